@@ -1,0 +1,237 @@
+"""``SalesforceAuth``: the requests auth plugin that adds a Salesforce Bearer token to requests
+for the org's hosts, and renews it once when Salesforce rejects it."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.auth import AuthBase
+
+from .lifecycle import TokenLifecycle
+from .replay import replay
+from .token import Timeout, Token, TokenEndpoint
+from .urls import Origin, parse_domain, require_safe_origin
+
+__all__ = ["DEFAULT_API_VERSION", "DEFAULT_TIMEOUT", "SalesforceAuth"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = "67.0"
+DEFAULT_TIMEOUT: Timeout = (10.0, 30.0)
+"""Token requests give up after 10 s connecting or 30 s waiting for the answer."""
+
+_API_VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?")
+
+
+class SalesforceAuth(AuthBase):
+    """Authenticates requests to one Salesforce org with the OAuth 2.0 client-credentials flow.
+
+    Attach it as ``auth=`` to a request or a session. It fetches a token on the first request
+    that needs one, reuses it until Salesforce rejects it with HTTP 401, then fetches one new
+    token and sends the rejected request once more. Constructing it makes no network call.
+
+    The ``Authorization: Bearer`` header goes only to the org's instance URL, to ``domain``
+    and to ``allowed_hosts`` (each compared by scheme, host and port); requests to any other
+    origin pass through untouched. One instance may be shared by any number of threads and
+    sessions: concurrent requests that need a token cause a single token request.
+
+    Raises ``ValueError`` at construction for an invalid argument. Requests raise
+    :class:`~requests_sf_auth.TokenRequestError` when no token can be had, and the usual
+    ``requests`` exceptions when the token endpoint cannot be reached.
+    """
+
+    def __init__(
+        self,
+        domain: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        scope: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        allowed_hosts: Iterable[str] = (),
+        token_session: requests.Session | None = None,
+    ) -> None:
+        origin, token_url = parse_domain(domain)
+        self.domain = origin.prefix
+        """The org's My Domain URL, e.g. ``https://acme.my.salesforce.com``."""
+        self.api_version = _check_api_version(api_version)
+        """The REST API version relative paths resolve under, e.g. ``"67.0"``."""
+        self.allowed_origins = frozenset({origin, *_check_allowed_hosts(allowed_hosts)})
+        """Origins that always receive the token, besides the instance URL's."""
+        if token_session is not None and not isinstance(token_session, requests.Session):
+            raise ValueError(
+                f"token_session must be a requests.Session, not {type(token_session).__name__}"
+            )
+        endpoint = TokenEndpoint(
+            url=token_url,
+            client_id=_check_credential("client_id", client_id),
+            client_secret=_check_credential("client_secret", client_secret),
+            scope=_check_scope(scope),
+            timeout=_check_timeout(timeout),
+        )
+        self._lifecycle = TokenLifecycle(endpoint, token_session)
+
+    @property
+    def client_id(self) -> str:
+        """The external client app's Consumer Key."""
+        return self._lifecycle.endpoint.client_id
+
+    @property
+    def token_url(self) -> str:
+        """Where tokens are requested: ``{domain}/services/oauth2/token``."""
+        return self._lifecycle.endpoint.url
+
+    @property
+    def token(self) -> dict[str, Any] | None:
+        """A copy of the current token response as Salesforce sent it, or ``None``.
+
+        Reading it never fetches.
+        """
+        token = self._lifecycle.token
+        return dict(token.response) if token is not None else None
+
+    @property
+    def instance_url(self) -> str:
+        """The org's instance URL, fetching a token first if none is held."""
+        return self._lifecycle.current().instance_url
+
+    def fetch_token(self) -> dict[str, Any]:
+        """Fetch a new token now, make it the current one, and return a copy of its response.
+
+        If another thread is already fetching, this waits for that fetch instead of starting a
+        second one.
+        """
+        return dict(self._lifecycle.fetch().response)
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = r.url or ""
+        token = self._lifecycle.token
+        # Fast path: a held token and a URL on its instance, the common case, costs one
+        # string comparison and no parsing.
+        if token is None or not url.startswith(token.instance_prefix):
+            origin = Origin.of(url)
+            if origin is None or not self._is_ours(origin, token):
+                return r
+            token = self._lifecycle.current()
+            if not self._is_ours(origin, token):
+                return r
+        r.headers["Authorization"] = token.authorization
+        r.hooks["response"].append(self._renew_on_401)
+        return r
+
+    def _is_ours(self, origin: Origin, token: Token | None) -> bool:
+        return origin in self.allowed_origins or (
+            token is not None and origin == token.instance_origin
+        )
+
+    def _renew_on_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
+        if r.status_code != 401:
+            return r
+        sent = r.request.headers.get("Authorization")
+        origin = Origin.of(r.request.url or "")
+        # requests strips Authorization on cross-origin redirects; a 401 from such a hop (or
+        # from a request we never authorised) is not ours to answer.
+        if not sent or not sent.startswith("Bearer ") or origin is None:
+            return r
+        if not self._is_ours(origin, self._lifecycle.token):
+            return r
+        log.info(
+            "token rejected with HTTP 401 for %s %s; renewing it",
+            r.request.method,
+            urlsplit(r.request.url).path,
+        )
+        try:
+            token = self._lifecycle.replace(sent, reason="rejected with HTTP 401")
+        except BaseException:
+            r.close()
+            raise
+        if not self._is_ours(origin, token):
+            return r
+        retried = replay(r, token.authorization, kwargs)
+        if retried is None:
+            log.info(
+                "not resending %s %s: its body cannot be rewound; the next request uses the "
+                "new token",
+                r.request.method,
+                urlsplit(r.request.url).path,
+            )
+            return r
+        return retried
+
+    def __repr__(self) -> str:
+        held = "held" if self._lifecycle.token is not None else "none"
+        return (
+            f"SalesforceAuth(domain={self.domain!r}, client_id={self.client_id!r}, "
+            f"api_version={self.api_version!r}, token={held})"
+        )
+
+
+def _check_credential(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(
+            f"{name} must be a non-empty string: the external client app's "
+            f"{'Consumer Key' if name == 'client_id' else 'Consumer Secret'}"
+        )
+    if value != value.strip():
+        raise ValueError(f"{name} has leading or trailing white space; copy it again")
+    return value
+
+
+def _check_api_version(value: object) -> str:
+    match = _API_VERSION.fullmatch(str(value).strip())
+    if match is None:
+        raise ValueError(f"api_version {value!r} is not a version like '67.0'")
+    return f"{match.group(1)}.{match.group(2) or '0'}"
+
+
+def _check_scope(scope: object) -> str | None:
+    if scope is None:
+        return None
+    if isinstance(scope, str):
+        return scope
+    if isinstance(scope, Iterable) and all(isinstance(s, str) for s in scope):
+        return " ".join(scope)
+    raise ValueError(f"scope must be a string like 'api' or a list of strings, not {scope!r}")
+
+
+def _check_timeout(timeout: object) -> Timeout:
+    def ok(value: object) -> bool:
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value > 0
+        )
+
+    if ok(timeout):
+        return float(timeout)  # type: ignore[arg-type]
+    if isinstance(timeout, tuple) and len(timeout) == 2 and all(ok(t) for t in timeout):
+        return (float(timeout[0]), float(timeout[1]))
+    raise ValueError(
+        f"timeout must be a positive, finite number of seconds or a (connect, read) pair, "
+        f"not {timeout!r}: a token request without a timeout can hang forever"
+    )
+
+
+def _check_allowed_hosts(hosts: Iterable[str]) -> list[Origin]:
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    origins = []
+    for host in hosts:
+        if not isinstance(host, str) or not host.strip():
+            raise ValueError(f"allowed_hosts entries must be host names or URLs, not {host!r}")
+        text = host.strip() if "://" in host else "https://" + host.strip()
+        origin = require_safe_origin(text, "allowed_hosts entry")
+        if urlsplit(text).path not in ("", "/"):
+            raise ValueError(
+                f"allowed_hosts entry {host!r} has a path; give a host or scheme://host:port"
+            )
+        origins.append(origin)
+    return origins

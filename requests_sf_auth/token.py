@@ -1,0 +1,237 @@
+"""One token request: build it with oauthlib, send it, and turn the answer into a :class:`Token`
+or a :class:`~requests_sf_auth.errors.TokenRequestError`.
+
+This module knows nothing about caching, threads or retries; :mod:`requests_sf_auth.lifecycle`
+decides when to call :func:`request_token`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from oauthlib.oauth2 import BackendApplicationClient, MissingTokenError, OAuth2Error
+
+from .errors import TokenRequestError, hint_for
+from .urls import Origin, require_safe_origin
+
+__all__ = ["SECRET_FIELDS", "Timeout", "Token", "TokenEndpoint", "redact", "request_token"]
+
+log = logging.getLogger(__name__)
+
+Timeout = float | tuple[float, float]
+"""What requests accepts as ``timeout=``: one number, or (connect, read) in seconds."""
+
+SECRET_FIELDS = frozenset({"access_token", "signature", "refresh_token", "id_token"})
+"""Token-response fields that are credentials, or derived from one, and never shown."""
+
+_SNIPPET_CHARS = 200
+_SECRET_VALUE = re.compile(
+    r"""(["']?(?:FIELDS)["']?\s*[:=]\s*)("[^"]*"?|[^\s,&}]*)""".replace(
+        "FIELDS", "|".join(sorted(SECRET_FIELDS))
+    ),
+    re.IGNORECASE,
+)
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` with each of ``secrets`` and the value of any token-like field masked as
+    ``***``, for putting server answers into messages."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _SECRET_VALUE.sub(r"\1***", text)
+
+
+@dataclass(frozen=True, repr=False)
+class Token:
+    """An access token as Salesforce issued it. Immutable, so threads can share it freely.
+
+    ``response`` is the token response exactly as Salesforce sent it. ``authorization`` is the
+    ready ``Bearer`` header value and ``instance_prefix`` the ``scheme://host[:port]/`` that
+    URLs on the instance start with; both are precomputed because every request needs them.
+    ``received_at`` is this machine's ``time.time()`` when the answer arrived.
+    """
+
+    access_token: str
+    instance_url: str
+    instance_origin: Origin
+    response: Mapping[str, Any]
+    received_at: float
+    authorization: str = field(init=False)
+    instance_prefix: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "authorization", f"Bearer {self.access_token}")
+        object.__setattr__(self, "instance_prefix", self.instance_origin.prefix + "/")
+
+    @property
+    def issued_at(self) -> float | None:
+        """Salesforce's ``issued_at`` in epoch seconds, or ``None`` when absent or malformed."""
+        raw = self.response.get("issued_at")
+        try:
+            return int(str(raw)) / 1000.0
+        except ValueError:
+            return None
+
+    def metadata(self) -> dict[str, Any]:
+        """The response without its credential fields: safe to log, print or hand to callbacks."""
+        return {k: v for k, v in self.response.items() if k not in SECRET_FIELDS}
+
+    def __repr__(self) -> str:
+        return f"<Token for {self.instance_url} issued_at={self.response.get('issued_at')!r}>"
+
+
+@dataclass(frozen=True, repr=False)
+class TokenEndpoint:
+    """Where and how to ask for a token. Holds the client secret; its repr never shows it."""
+
+    url: str
+    client_id: str
+    client_secret: str
+    scope: str | None
+    timeout: Timeout
+
+    def __repr__(self) -> str:
+        return f"<TokenEndpoint {self.url} client_id={self.client_id!r}>"
+
+
+def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
+    # Passed as auth= so that a session-wide auth on a user's token_session, possibly this
+    # very plugin, is never applied to the token request itself.
+    return r
+
+
+def request_token(endpoint: TokenEndpoint, session: requests.Session) -> Token:
+    """POST the client-credentials grant to ``endpoint`` through ``session`` and parse the answer.
+
+    Raises :class:`TokenRequestError` for any answer that is not a usable token, and lets
+    ``requests`` exceptions (timeouts, refused connections, TLS failures) propagate unchanged.
+    Redirects are not followed: a 307 would carry the secret to wherever it points.
+
+    TLS is verified as ``session.verify`` says. When that is left at its default (``True``),
+    ``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` apply as usual; a CA bundle set on the session
+    explicitly wins over them, unlike in plain requests, where the environment overrides it.
+    """
+    client = BackendApplicationClient(client_id=endpoint.client_id)
+    body = client.prepare_request_body(
+        include_client_id=True, client_secret=endpoint.client_secret, scope=endpoint.scope
+    )
+    response = session.post(
+        endpoint.url,
+        data=body,
+        headers={
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=endpoint.timeout,
+        verify=None if session.verify is True else session.verify,
+        allow_redirects=False,
+        auth=_no_auth,
+    )
+    try:
+        return _parse(response, client, endpoint)
+    finally:
+        response.close()
+
+
+def _parse(
+    response: requests.Response, client: BackendApplicationClient, endpoint: TokenEndpoint
+) -> Token:
+    status = response.status_code
+    if 300 <= status < 400:
+        raise TokenRequestError(
+            f"token endpoint {endpoint.url} redirected (HTTP {status}) instead of answering; "
+            "use the org's My Domain URL exactly",
+            status_code=status,
+        )
+    text = response.text
+    payload = _json_object(text)
+    if payload is None:
+        raise _unexpected(status, text, endpoint)
+    try:
+        client.parse_request_body_response(text, scope=endpoint.scope)
+    except MissingTokenError:
+        raise TokenRequestError(
+            f"token endpoint {endpoint.url} answered HTTP {status} without an access_token",
+            status_code=status,
+        ) from None
+    except OAuth2Error as exc:
+        raise _oauth_error(exc, status, endpoint) from None
+    except Warning as exc:
+        # oauthlib signals a changed scope by raising; Salesforce may legitimately grant a
+        # different scope than asked, and setting OAUTHLIB_RELAX_TOKEN_SCOPE would change
+        # behaviour for the whole process, so it is noted and accepted here.
+        log.debug("token scope differs from the requested one: %s", exc)
+    if status != 200:
+        raise _unexpected(status, text, endpoint)
+    return _token_from(payload, endpoint)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _unexpected(status: int, text: str, endpoint: TokenEndpoint) -> TokenRequestError:
+    if not text.strip():
+        what = "an empty body"
+    else:
+        snippet = " ".join(redact(text, endpoint.client_secret).split())
+        if len(snippet) > _SNIPPET_CHARS:
+            snippet = snippet[:_SNIPPET_CHARS] + "..."
+        what = f"an unexpected body: {snippet!r}"
+    return TokenRequestError(
+        f"token endpoint {endpoint.url} answered HTTP {status} with {what}", status_code=status
+    )
+
+
+def _oauth_error(exc: OAuth2Error, status: int, endpoint: TokenEndpoint) -> TokenRequestError:
+    error = str(exc.error) if exc.error else None
+    description = redact(str(exc.description), endpoint.client_secret) if exc.description else None
+    return TokenRequestError(
+        f"token request to {endpoint.url} failed with HTTP {status}: "
+        f"{error}: {description or '(no description)'}",
+        error=error,
+        error_description=description,
+        status_code=status,
+        hint=hint_for(error, description),
+    )
+
+
+def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
+    access_token = payload.get("access_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise TokenRequestError(
+            f"token endpoint {endpoint.url} answered without a usable access_token",
+            status_code=200,
+        )
+    instance_url = payload.get("instance_url")
+    if not isinstance(instance_url, str) or not instance_url:
+        raise TokenRequestError(
+            f"token endpoint {endpoint.url} answered without an instance_url",
+            status_code=200,
+        )
+    try:
+        origin = require_safe_origin(instance_url, "instance_url")
+    except ValueError as exc:
+        raise TokenRequestError(
+            f"token endpoint {endpoint.url} returned an unsafe {exc}; the token was not used",
+            status_code=200,
+        ) from None
+    return Token(
+        access_token=access_token,
+        instance_url=instance_url.rstrip("/"),
+        instance_origin=origin,
+        response=dict(payload),
+        received_at=time.time(),
+    )

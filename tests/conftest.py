@@ -1,0 +1,35 @@
+"""Shared fixtures. The fake org is the shipped ``requests_sf_auth.testing.LocalOrg``, through
+the ``salesforce_org`` / ``salesforce_org_https`` fixtures its pytest plugin registers: the
+suite tests against the same org users get."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from requests_sf_auth.testing import LocalOrg
+
+
+@pytest.fixture(params=["http", "https"])
+def org(request: pytest.FixtureRequest) -> LocalOrg:
+    """A started local org, once over HTTP and once over HTTPS with its own CA."""
+    name = "salesforce_org" if request.param == "http" else "salesforce_org_https"
+    started: LocalOrg = request.getfixturevalue(name)
+    return started
+
+
+@pytest.fixture
+def other_host() -> Iterator[LocalOrg]:
+    """A second server on loopback standing for a host that is not ours: it records every
+    request, so a test can prove no token ever reached it."""
+    with LocalOrg() as stranger:
+        yield stranger
+
+
+@pytest.fixture
+def sf_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything the ``requests_sf_auth`` logger emits, at DEBUG and above."""
+    caplog.set_level(logging.DEBUG, logger="requests_sf_auth")
+    return caplog

@@ -1,0 +1,90 @@
+"""The token goes to the org's origins only: never to another host, not on a redirect and not
+on the retry path."""
+
+from __future__ import annotations
+
+import requests
+
+from requests_sf_auth.testing import LocalOrg
+
+
+def tokens_seen_by(host: LocalOrg) -> list[str | None]:
+    return [r.token for r in host.received]
+
+
+def test_session_wide_auth_leaves_requests_to_other_hosts_untouched(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    with salesforce_org.session() as sf:
+        sf.get("limits")
+        response = sf.get(other_host.url + "/services/data/v67.0/limits")
+    assert response.status_code == 401  # the other host saw no token at all
+    assert "Authorization" not in response.request.headers
+    assert tokens_seen_by(other_host) == [None]
+
+
+def test_no_token_is_fetched_for_a_request_to_another_host(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    session = requests.Session()
+    session.auth = salesforce_org.auth()
+    session.get(other_host.url + "/services/data/")
+    assert salesforce_org.token_requests == 0
+
+
+def test_a_401_from_a_host_that_is_not_ours_is_never_answered_with_our_token(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    auth = salesforce_org.auth()
+    auth.instance_url
+    response = requests.get(other_host.url + "/services/data/v67.0/limits", auth=auth)
+    assert response.status_code == 401
+    assert response.history == []
+    assert salesforce_org.token_requests == 1
+    assert tokens_seen_by(other_host) == [None]
+
+
+def test_same_host_other_port_is_another_origin(salesforce_org: LocalOrg) -> None:
+    auth = salesforce_org.auth()
+    port = int(salesforce_org.url.rsplit(":", 1)[1])
+    other_port_url = f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}/x"
+    prepared = requests.Request("GET", other_port_url, auth=auth).prepare()
+    assert "Authorization" not in prepared.headers
+    assert salesforce_org.token_requests == 0
+
+
+def test_cross_host_redirect_never_carries_the_token(org: LocalOrg, other_host: LocalOrg) -> None:
+    target = other_host.url + "/services/data/v67.0/limits"
+    with org.session() as sf:
+        response = sf.get("test/redirect", params={"to": target})
+    assert response.url == target
+    assert tokens_seen_by(other_host) == [None]
+
+
+def test_cross_host_redirect_after_a_retry_never_carries_the_token(
+    org: LocalOrg, other_host: LocalOrg
+) -> None:
+    target = other_host.url + "/services/data/v67.0/limits"
+    with org.session() as sf:
+        sf.get("limits")
+        org.expire_tokens()
+        response = sf.get("test/redirect", params={"to": target, "status": "307"})
+    assert response.url == target
+    assert org.token_requests == 2
+    assert tokens_seen_by(other_host) == [None]
+    assert [r.status_code for r in response.history] == [307]
+
+
+def test_allowed_hosts_receive_the_token(salesforce_org: LocalOrg, other_host: LocalOrg) -> None:
+    auth = salesforce_org.auth(allowed_hosts=[other_host.url])
+    response = requests.get(other_host.url + "/services/data/", auth=auth)
+    assert response.status_code == 200
+    assert tokens_seen_by(other_host) == [auth.token["access_token"]]  # type: ignore[index]
+
+
+def test_plain_http_to_a_remote_host_never_gets_the_token() -> None:
+    from requests_sf_auth import SalesforceAuth
+
+    auth = SalesforceAuth("https://acme.my.salesforce.com", "id", "secret")
+    prepared = requests.Request("GET", "http://acme.my.salesforce.com/x", auth=auth).prepare()
+    assert "Authorization" not in prepared.headers

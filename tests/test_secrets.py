@@ -1,0 +1,73 @@
+"""The client secret and access tokens never show in a repr, an exception or a log line."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+
+from requests_sf_auth import SalesforceAuth, TokenRequestError
+from requests_sf_auth.testing import TOKEN_FAILURES, LocalOrg
+
+
+def test_reprs_never_show_the_secret_or_the_token(salesforce_org: LocalOrg) -> None:
+    with salesforce_org.session() as sf:
+        sf.get("limits")
+        token = sf.auth.token["access_token"]
+        shown = " ".join([repr(sf.auth), str(sf.auth), repr(sf), str(sf)])
+        lifecycle_token = sf.auth._lifecycle.token
+        shown += repr(lifecycle_token) + repr(sf.auth._lifecycle.endpoint)
+    assert salesforce_org.client_secret not in shown
+    assert token not in shown
+    assert "token=held" in repr(sf.auth)
+
+
+@pytest.mark.parametrize("failure", [*sorted(TOKEN_FAILURES), "echo_500"])
+def test_token_errors_and_debug_logs_never_show_secrets(
+    salesforce_org: LocalOrg, failure: str, sf_log: pytest.LogCaptureFixture
+) -> None:
+    with salesforce_org.session() as sf:
+        sf.get("limits")
+        token = sf.auth.token["access_token"]
+        salesforce_org.expire_tokens()
+        salesforce_org.fail_token_requests(failure)
+        with pytest.raises(TokenRequestError) as excinfo:
+            sf.get("limits")
+    text = f"{excinfo.value} {excinfo.value!r} {excinfo.value.args} {sf_log.text}"
+    assert salesforce_org.client_secret not in text
+    assert token not in text
+    assert excinfo.value.request is None  # the token request's body carries the secret
+
+
+def test_a_normal_refresh_logs_the_reason_but_no_secret(
+    org: LocalOrg, sf_log: pytest.LogCaptureFixture
+) -> None:
+    with org.session() as sf:
+        sf.get("limits")
+        org.expire_tokens()
+        sf.get("limits")
+        tokens = [r.token for r in org.received if r.token]
+    assert "reason: first use" in sf_log.text
+    assert "reason: rejected with HTTP 401" in sf_log.text
+    assert org.client_secret not in sf_log.text
+    assert all(t not in sf_log.text for t in tokens)
+    assert all(r.levelno >= logging.DEBUG for r in sf_log.records)
+
+
+def test_an_error_page_echoing_the_request_shows_no_secret(salesforce_org: LocalOrg) -> None:
+    salesforce_org.fail_token_requests("echo_500")
+    with pytest.raises(TokenRequestError, match="HTTP 500") as excinfo:
+        salesforce_org.auth().instance_url
+    assert "grant_type=client_credentials" in str(excinfo.value)  # the page is quoted...
+    assert salesforce_org.client_secret not in str(excinfo.value)  # ...without the secret
+
+
+def test_connection_errors_do_not_carry_the_secret() -> None:
+    org = LocalOrg().start()
+    url = org.url
+    org.stop()
+    auth = SalesforceAuth(url, "id", "top-secret-value")
+    with pytest.raises(requests.ConnectionError) as excinfo:
+        auth.instance_url
+    assert "top-secret-value" not in str(excinfo.value)
