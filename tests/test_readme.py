@@ -1,0 +1,98 @@
+"""The README cannot rot: its Python examples run against the local org, its command-line
+examples run as subprocesses, and CI runs exactly its test command."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from requests_sf_auth.testing import LocalOrg
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def fenced(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+
+
+def test_python_examples_run_in_order_against_a_local_org(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SF_DOMAIN", salesforce_org.url)
+    monkeypatch.setenv("SF_CLIENT_ID", salesforce_org.client_id)
+    monkeypatch.setenv("SF_CLIENT_SECRET", salesforce_org.client_secret)
+    blocks = fenced("python")
+    assert len(blocks) >= 4
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for number, block in enumerate(blocks, 1):
+            exec(compile(block, f"README.md python block {number}", "exec"), namespace)  # noqa: S102
+    assert namespace["me"]["name"] == "Integration User"
+    assert namespace["created"].status_code == 200
+    assert namespace["describe"].json()["path"].endswith("/sobjects/Account/describe")
+    assert "invalid_client | invalid client credentials | check client_secret" in printed.getvalue()
+    # Only the example that set a wrong secret reached the token endpoint twice; every other
+    # example shared one token.
+    assert salesforce_org.token_requests == 2
+
+    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
+    assert tests, "the README's pytest example defines a test"
+    for test in tests:
+        with LocalOrg() as fresh:
+            test(fresh)
+
+
+def test_command_line_examples_run_against_a_local_org(salesforce_org: LocalOrg) -> None:
+    env = {
+        **os.environ,
+        "SF_DOMAIN": salesforce_org.url,
+        "SF_CLIENT_ID": salesforce_org.client_id,
+        "SF_CLIENT_SECRET": salesforce_org.client_secret,
+    }
+    commands = [
+        line[2:]
+        for block in fenced("console")
+        for line in block.splitlines()
+        if line.startswith("$ ")
+    ]
+    assert len(commands) >= 4
+    for command in commands:
+        program, *args = shlex.split(command)
+        assert program == "requests-sf-auth"
+        result = subprocess.run(
+            [sys.executable, "-m", "requests_sf_auth", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+
+
+def test_the_readme_starts_with_the_demo_and_test_commands() -> None:
+    demo, test = fenced("sh")[:2]
+    assert demo.strip().endswith("requests-sf-auth demo")
+    assert "pip install ." in demo
+    assert test.strip() == "./scripts/test"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    test_command = fenced("sh")[1].strip()
+    ci_lines = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert ci_lines[-1] == test_command
