@@ -5,7 +5,7 @@ HTTP 401; ``SalesforceSession`` adds URLs relative to the org's REST API.
 """
 
 from .auth import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, SalesforceAuth
-from .errors import SalesforceAuthError, TokenRequestError
+from .errors import SalesforceAuthError, TokenRequestError, TokenRevocationError
 from .session import SalesforceSession, SalesforceURLMixin
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "SalesforceSession",
     "SalesforceURLMixin",
     "TokenRequestError",
+    "TokenRevocationError",
 ]
 __version__ = "0.1.0"

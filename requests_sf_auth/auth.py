@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.auth import AuthBase
 
-from .lifecycle import TokenLifecycle
+from .lifecycle import RenewalPolicy, TokenLifecycle
 from .replay import replay
 from .token import Timeout, Token, TokenEndpoint
 from .urls import Origin, parse_domain, require_safe_origin
@@ -27,6 +29,8 @@ DEFAULT_TIMEOUT: Timeout = (10.0, 30.0)
 """Token requests give up after 10 s connecting or 30 s waiting for the answer."""
 
 _API_VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?")
+_BULK_PATH = "/services/async/"
+_BULK_HEADER = "X-SFDC-Session"
 
 
 class SalesforceAuth(AuthBase):
@@ -40,6 +44,18 @@ class SalesforceAuth(AuthBase):
     and to ``allowed_hosts`` (each compared by scheme, host and port); requests to any other
     origin pass through untouched. One instance may be shared by any number of threads and
     sessions: concurrent requests that need a token cause a single token request.
+
+    Requests to the Bulk API 1.0 (``/services/async/``) also get the ``X-SFDC-Session``
+    header it requires, and its expired-session answer (400 ``InvalidSessionId``) is treated
+    like a 401.
+
+    Optional renewal before expiry (see :class:`~requests_sf_auth.lifecycle.RenewalPolicy`):
+    ``token_lifetime`` (seconds or a ``timedelta``, the org's session timeout) and
+    ``introspect=True`` renew a token ``leeway`` before it would die, so the 401 path is
+    rarely needed. ``verify_signature=True`` rejects a token response whose ``signature`` is
+    not ``base64(HMAC-SHA256(client_secret, id + issued_at))``. ``on_token`` is called with each
+    new token's metadata, never the token. Used as a context manager, it closes its token
+    session on exit and, with ``revoke_on_exit=True``, revokes the token first.
 
     Raises ``ValueError`` at construction for an invalid argument. Requests raise
     :class:`~requests_sf_auth.TokenRequestError` when no token can be had, and the usual
@@ -57,6 +73,12 @@ class SalesforceAuth(AuthBase):
         timeout: Timeout = DEFAULT_TIMEOUT,
         allowed_hosts: Iterable[str] = (),
         token_session: requests.Session | None = None,
+        token_lifetime: float | timedelta | None = None,
+        leeway: float | timedelta = 60.0,
+        introspect: bool = False,
+        verify_signature: bool = False,
+        revoke_on_exit: bool = False,
+        on_token: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         origin, token_url = parse_domain(domain)
         self.domain = origin.prefix
@@ -75,8 +97,24 @@ class SalesforceAuth(AuthBase):
             client_secret=_check_credential("client_secret", client_secret),
             scope=_check_scope(scope),
             timeout=_check_timeout(timeout),
+            verify_signature=bool(verify_signature),
         )
-        self._lifecycle = TokenLifecycle(endpoint, token_session)
+        if on_token is not None and not callable(on_token):
+            raise ValueError(f"on_token must be callable, not {type(on_token).__name__}")
+        policy = RenewalPolicy(
+            lifetime=_check_seconds("token_lifetime", token_lifetime, allow_none=True),
+            leeway=_check_seconds("leeway", leeway, allow_zero=True) or 0.0,
+            introspect=bool(introspect),
+            on_token=on_token,
+        )
+        if policy.lifetime is not None and policy.leeway >= policy.lifetime:
+            raise ValueError(
+                f"leeway ({policy.leeway:g} s) must be shorter than token_lifetime "
+                f"({policy.lifetime:g} s), or every request would renew the token"
+            )
+        self.revoke_on_exit = bool(revoke_on_exit)
+        """Whether leaving a ``with`` block revokes the token."""
+        self._lifecycle = TokenLifecycle(endpoint, token_session, policy)
 
     @property
     def client_id(self) -> str:
@@ -110,6 +148,33 @@ class SalesforceAuth(AuthBase):
         """
         return dict(self._lifecycle.fetch().response)
 
+    def revoke(self) -> bool:
+        """Revoke the current token at the org and forget it; the next request fetches a new
+        one. Returns False when no token was held or it was already invalid, so revoking twice
+        is harmless. Raises :class:`~requests_sf_auth.TokenRevocationError` (or a ``requests``
+        exception) when the org cannot revoke it; the token is then kept."""
+        return self._lifecycle.revoke()
+
+    def close(self) -> None:
+        """Release the connections of the private token session. The auth stays usable."""
+        self._lifecycle.close()
+
+    def __enter__(self) -> SalesforceAuth:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if self.revoke_on_exit:
+                try:
+                    self.revoke()
+                except requests.RequestException as error:
+                    if exc is None:
+                        raise
+                    # Never mask the exception that is already leaving the block.
+                    log.warning("could not revoke the token on exit: %s", error)
+        finally:
+            self.close()
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         url = r.url or ""
         token = self._lifecycle.token
@@ -122,7 +187,11 @@ class SalesforceAuth(AuthBase):
             token = self._lifecycle.current()
             if not self._is_ours(origin, token):
                 return r
+        elif token.renew_at is not None and time.monotonic() >= token.renew_at:
+            token = self._lifecycle.current()
         r.headers["Authorization"] = token.authorization
+        if _BULK_PATH in url and urlsplit(url).path.startswith(_BULK_PATH):
+            r.headers[_BULK_HEADER] = token.access_token
         r.hooks["response"].append(self._renew_on_401)
         return r
 
@@ -132,29 +201,35 @@ class SalesforceAuth(AuthBase):
         )
 
     def _renew_on_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
-        if r.status_code != 401:
+        if r.is_redirect and _BULK_HEADER in r.request.headers:
+            _drop_bulk_header_leaving_origin(r)
+        if r.status_code != 401 and not _is_bulk_session_failure(r):
             return r
         sent = r.request.headers.get("Authorization")
         origin = Origin.of(r.request.url or "")
         # requests strips Authorization on cross-origin redirects; a 401 from such a hop (or
         # from a request we never authorised) is not ours to answer.
-        if not sent or not sent.startswith("Bearer ") or origin is None:
+        if not isinstance(sent, str) or not sent.startswith("Bearer ") or origin is None:
             return r
         if not self._is_ours(origin, self._lifecycle.token):
             return r
         log.info(
-            "token rejected with HTTP 401 for %s %s; renewing it",
+            "token rejected with HTTP %s for %s %s; renewing it",
+            r.status_code,
             r.request.method,
             urlsplit(r.request.url).path,
         )
         try:
-            token = self._lifecycle.replace(sent, reason="rejected with HTTP 401")
+            token = self._lifecycle.replace(sent, reason=f"rejected with HTTP {r.status_code}")
         except BaseException:
             r.close()
             raise
         if not self._is_ours(origin, token):
             return r
-        retried = replay(r, token.authorization, kwargs)
+        headers = {"Authorization": token.authorization}
+        if _BULK_HEADER in r.request.headers:
+            headers[_BULK_HEADER] = token.access_token
+        retried = replay(r, headers, kwargs)
         if retried is None:
             log.info(
                 "not resending %s %s: its body cannot be rewound; the next request uses the "
@@ -171,6 +246,40 @@ class SalesforceAuth(AuthBase):
             f"SalesforceAuth(domain={self.domain!r}, client_id={self.client_id!r}, "
             f"api_version={self.api_version!r}, token={held})"
         )
+
+
+def _is_bulk_session_failure(r: requests.Response) -> bool:
+    """Bulk API 1.0 reports a dead session as 400 with ``InvalidSessionId`` in the body."""
+    return (
+        r.status_code == 400
+        and _BULK_HEADER in r.request.headers
+        and b"InvalidSessionId" in r.content
+    )
+
+
+def _drop_bulk_header_leaving_origin(r: requests.Response) -> None:
+    # requests strips Authorization on a redirect to another origin, but knows nothing of
+    # X-SFDC-Session. The next hop is copied from this request, so removing the header here
+    # keeps the token from following the redirect.
+    target = Origin.of(urljoin(r.url, r.headers.get("location", "")))
+    if target != Origin.of(r.request.url or ""):
+        del r.request.headers[_BULK_HEADER]
+
+
+def _check_seconds(
+    name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False
+) -> float | None:
+    if value is None and allow_none:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, (int, float))
+        and not isinstance(seconds, bool)
+        and math.isfinite(seconds)
+        and (seconds > 0 or (allow_zero and seconds == 0))
+    ):
+        return float(seconds)
+    raise ValueError(f"{name} must be a positive number of seconds or a timedelta, not {value!r}")
 
 
 def _check_credential(name: str, value: object) -> str:

@@ -12,6 +12,7 @@ import requests
 __all__ = [
     "SalesforceAuthError",
     "TokenRequestError",
+    "TokenRevocationError",
     "hint_for",
 ]
 
@@ -107,3 +108,16 @@ class TokenRequestError(SalesforceAuthError):
         full = f"{message}; fix: {hint}" if hint else message
         # No response or request is attached: the token request's body holds the secret.
         super().__init__(full)
+
+
+class TokenRevocationError(SalesforceAuthError):
+    """The org refused to revoke a token for a reason other than it being already invalid.
+
+    ``error`` is Salesforce's OAuth error code when it sent one, ``status_code`` the HTTP
+    status. The message never contains the token.
+    """
+
+    def __init__(self, message: str, *, error: str | None, status_code: int) -> None:
+        self.error = error
+        self.status_code = status_code
+        super().__init__(message)

@@ -11,17 +11,20 @@ no in-flight fetch, so a lock held by a parent thread at fork time can never dea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import requests
 
-from .token import Token, TokenEndpoint, request_token
+from .token import Token, TokenEndpoint, introspect_token, request_token, revoke_token
 
-__all__ = ["TokenLifecycle"]
+__all__ = ["RenewalPolicy", "TokenLifecycle"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,25 @@ class _Flight:
         return self._token
 
 
+@dataclasses.dataclass(frozen=True)
+class RenewalPolicy:
+    """When to renew a token before Salesforce rejects it, and whom to tell.
+
+    ``lifetime`` (seconds, matching the org's session timeout) renews a token ``leeway``
+    seconds before ``issued_at + lifetime``, by the local clock. ``introspect`` asks the org
+    for ``exp`` after each fetch and renews ``leeway`` seconds before it. Salesforce's timeout
+    is an idle timeout, so ``exp`` only moves later while the token is used: a stale ``exp``
+    means an early renewal, never a failed request. With both, the earlier moment wins; with
+    neither, only a 401 renews. ``on_token`` receives each new token's metadata (never the
+    token itself).
+    """
+
+    lifetime: float | None = None
+    leeway: float = 60.0
+    introspect: bool = False
+    on_token: Callable[[dict[str, Any]], object] | None = None
+
+
 class TokenLifecycle:
     """Owns one client's token: when to fetch, and making sure only one fetch runs at a time.
 
@@ -59,11 +81,19 @@ class TokenLifecycle:
     the next call simply tries again.
     """
 
-    def __init__(self, endpoint: TokenEndpoint, token_session: requests.Session | None) -> None:
-        self._setup(endpoint, token_session)
+    def __init__(
+        self,
+        endpoint: TokenEndpoint,
+        token_session: requests.Session | None,
+        policy: RenewalPolicy | None = None,
+    ) -> None:
+        self._setup(endpoint, token_session, policy or RenewalPolicy())
 
-    def _setup(self, endpoint: TokenEndpoint, token_session: requests.Session | None) -> None:
+    def _setup(
+        self, endpoint: TokenEndpoint, token_session: requests.Session | None, policy: RenewalPolicy
+    ) -> None:
         self._endpoint = endpoint
+        self._policy = policy
         self._user_session = token_session
         self._private_session: requests.Session | None = None
         self._token: Token | None = None
@@ -82,11 +112,14 @@ class TokenLifecycle:
         return self._token
 
     def current(self) -> Token:
-        """The token held now, fetching the first one if there is none yet."""
+        """The token held now, fetching the first one if there is none yet, or a new one if
+        the held one is due for renewal under the :class:`RenewalPolicy`."""
         token = self._token
-        if token is not None:
-            return token
-        return self._renew(None, reason="first use")
+        if token is None:
+            return self._renew(None, reason="first use")
+        if token.renew_at is not None and time.monotonic() >= token.renew_at:
+            return self._renew(token, reason=token.renew_reason or "renewal due")
+        return token
 
     def replace(self, rejected_authorization: str, reason: str) -> Token:
         """A token other than the rejected one (given as its ``Authorization`` header value).
@@ -107,6 +140,32 @@ class TokenLifecycle:
         """Drop the held token; the next :meth:`current` fetches a new one."""
         self._token = None
 
+    def revoke(self) -> bool:
+        """Revoke the held token at the org and forget it. Returns False when no token was
+        held or the org said it was already invalid; raises
+        :class:`~requests_sf_auth.errors.TokenRevocationError` or a ``requests`` exception
+        otherwise, keeping the token."""
+        token = self._token
+        if token is None:
+            return False
+        revoked = revoke_token(self._endpoint, self._session(), token)
+        with self._lock:
+            if self._token is token:
+                self._token = None
+        log.info(
+            "%s the token for %s",
+            "revoked" if revoked else "forgot the already invalid",
+            token.instance_url,
+        )
+        return revoked
+
+    def close(self) -> None:
+        """Close the private session used for token requests (a ``token_session`` given by
+        the user is theirs to close). The lifecycle stays usable."""
+        session, self._private_session = self._private_session, None
+        if session is not None:
+            session.close()
+
     def _renew(self, stale: Token | None, *, reason: str, force: bool = False) -> Token:
         with self._lock:
             token = self._token
@@ -123,14 +182,47 @@ class TokenLifecycle:
 
         log.info("requesting a token from %s (reason: %s)", self._endpoint.url, reason)
         try:
-            new = request_token(self._endpoint, self._session())
+            new = self._schedule(request_token(self._endpoint, self._session()))
         except BaseException as exc:
             log.info("token request to %s failed: %s", self._endpoint.url, exc)
             self._land(flight, None, exc)
             raise
-        log.info("received a token for %s", new.instance_url)
+        log.info("received a token for %s (reason: %s)", new.instance_url, reason)
         self._land(flight, new, None)
+        self._notify(new)
         return new
+
+    def _schedule(self, token: Token) -> Token:
+        """``token`` with its renewal moment set as the policy says."""
+        policy = self._policy
+        deadlines: list[tuple[float, str]] = []
+        if policy.lifetime is not None:
+            issued = token.issued_at or token.received_at
+            deadlines.append((issued + policy.lifetime - policy.leeway, "lifetime"))
+        if policy.introspect:
+            try:
+                exp = introspect_token(self._endpoint, self._session(), token)
+            except requests.RequestException as exc:
+                # Advisory only: without an exp, the 401 path still renews the token.
+                log.info("introspection failed, relying on 401s to renew: %s", exc)
+            else:
+                deadlines.append((exp - policy.leeway, "introspection"))
+        if not deadlines:
+            return token
+        wall, reason = min(deadlines)
+        # Converted to the monotonic clock once, so that a wall-clock jump later cannot
+        # stall or storm renewals.
+        renew_at = time.monotonic() + (wall - time.time())
+        return dataclasses.replace(token, renew_at=renew_at, renew_reason=reason)
+
+    def _notify(self, token: Token) -> None:
+        callback = self._policy.on_token
+        if callback is None:
+            return
+        try:
+            callback(token.metadata())
+        except Exception:
+            log.warning("on_token callback raised; ignored", exc_info=True)
 
     def _land(self, flight: _Flight, token: Token | None, error: BaseException | None) -> None:
         with self._lock:
@@ -158,10 +250,14 @@ class TokenLifecycle:
     # Pickling and deepcopy carry the configuration, never the token or the lock: a copy in
     # another process fetches its own token.
     def __getstate__(self) -> dict[str, Any]:
-        return {"endpoint": self._endpoint, "token_session": self._user_session}
+        return {
+            "endpoint": self._endpoint,
+            "token_session": self._user_session,
+            "policy": self._policy,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._setup(state["endpoint"], state["token_session"])
+        self._setup(state["endpoint"], state["token_session"], state["policy"])
 
 
 def _reset_all_after_fork() -> None:

@@ -40,8 +40,10 @@ def _rewind(request: PreparedRequest) -> bool:
     return True
 
 
-def replay(rejected: Response, authorization: str, send_kwargs: dict[str, Any]) -> Response | None:
-    """Send ``rejected.request`` again with a new ``Authorization`` header.
+def replay(
+    rejected: Response, headers: dict[str, str], send_kwargs: dict[str, Any]
+) -> Response | None:
+    """Send ``rejected.request`` again with ``headers`` (the new credentials) replaced.
 
     Returns the new response, whose ``history`` ends with ``rejected`` and whose ``request``
     is the copy that was sent, or ``None`` (sending nothing) when the body cannot be rewound.
@@ -54,9 +56,9 @@ def replay(rejected: Response, authorization: str, send_kwargs: dict[str, Any]) 
 
     jar = getattr(prep, "_cookies", None)
     if isinstance(jar, RequestsCookieJar):
-        extract_cookies_to_jar(jar, rejected.request, rejected.raw)  # type: ignore[no-untyped-call]
+        extract_cookies_to_jar(jar, rejected.request, rejected.raw)
         prep.prepare_cookies(jar)
-    prep.headers["Authorization"] = authorization
+    prep.headers.update(headers)
 
     response: Response = rejected.connection.send(prep, **send_kwargs)
     response.history.append(rejected)

@@ -7,6 +7,9 @@ decides when to call :func:`request_token`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -18,10 +21,20 @@ from typing import Any
 import requests
 from oauthlib.oauth2 import BackendApplicationClient, MissingTokenError, OAuth2Error
 
-from .errors import TokenRequestError, hint_for
+from .errors import TokenRequestError, TokenRevocationError, hint_for
 from .urls import Origin, require_safe_origin
 
-__all__ = ["SECRET_FIELDS", "Timeout", "Token", "TokenEndpoint", "redact", "request_token"]
+__all__ = [
+    "SECRET_FIELDS",
+    "Timeout",
+    "Token",
+    "TokenEndpoint",
+    "expected_signature",
+    "introspect_token",
+    "redact",
+    "request_token",
+    "revoke_token",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +69,9 @@ class Token:
     ``response`` is the token response exactly as Salesforce sent it. ``authorization`` is the
     ready ``Bearer`` header value and ``instance_prefix`` the ``scheme://host[:port]/`` that
     URLs on the instance start with; both are precomputed because every request needs them.
-    ``received_at`` is this machine's ``time.time()`` when the answer arrived.
+    ``received_at`` is this machine's ``time.time()`` when the answer arrived. ``renew_at``,
+    when set, is the ``time.monotonic()`` moment after which the token is renewed before use,
+    and ``renew_reason`` says why (``"lifetime"`` or ``"introspection"``).
     """
 
     access_token: str
@@ -66,6 +81,8 @@ class Token:
     received_at: float
     authorization: str = field(init=False)
     instance_prefix: str = field(init=False)
+    renew_at: float | None = None
+    renew_reason: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "authorization", f"Bearer {self.access_token}")
@@ -97,9 +114,27 @@ class TokenEndpoint:
     client_secret: str
     scope: str | None
     timeout: Timeout
+    verify_signature: bool = False
+
+    @property
+    def introspect_url(self) -> str:
+        return self.url.removesuffix("/token") + "/introspect"
+
+    @property
+    def revoke_url(self) -> str:
+        return self.url.removesuffix("/token") + "/revoke"
 
     def __repr__(self) -> str:
         return f"<TokenEndpoint {self.url} client_id={self.client_id!r}>"
+
+
+def expected_signature(client_secret: str, identity: str, issued_at: str) -> str:
+    """``base64(HMAC-SHA256(client_secret, id + issued_at))``: the documented recipe for the
+    token response's ``signature`` (not confirmed by Salesforce for this flow)."""
+    digest = hmac.new(
+        client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode()
 
 
 def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -123,22 +158,78 @@ def request_token(endpoint: TokenEndpoint, session: requests.Session) -> Token:
     body = client.prepare_request_body(
         include_client_id=True, client_secret=endpoint.client_secret, scope=endpoint.scope
     )
-    response = session.post(
-        endpoint.url,
+    response = _post_form(session, endpoint.url, body, endpoint.timeout)
+    try:
+        return _parse(response, client, endpoint)
+    finally:
+        response.close()
+
+
+def _post_form(
+    session: requests.Session, url: str, body: str | dict[str, str], timeout: Timeout
+) -> requests.Response:
+    return session.post(
+        url,
         data=body,
         headers={
             "Accept": "application/json",
             "Content-Type": "application/x-www-form-urlencoded",
         },
-        timeout=endpoint.timeout,
+        timeout=timeout,
         verify=None if session.verify is True else session.verify,
         allow_redirects=False,
         auth=_no_auth,
     )
-    try:
-        return _parse(response, client, endpoint)
-    finally:
-        response.close()
+
+
+def introspect_token(endpoint: TokenEndpoint, session: requests.Session, token: Token) -> float:
+    """Ask the org when ``token`` expires; returns ``exp`` in epoch seconds.
+
+    Raises :class:`TokenRequestError` when the answer is not an active token with an ``exp``
+    (``{"active": false}`` included), and ``requests`` exceptions when the org is unreachable.
+    """
+    form = {
+        "token": token.access_token,
+        "token_type_hint": "access_token",
+        "client_id": endpoint.client_id,
+        "client_secret": endpoint.client_secret,
+    }
+    with _post_form(session, endpoint.introspect_url, form, endpoint.timeout) as response:
+        payload = _json_object(response.text) if response.status_code == 200 else None
+    if payload is None:
+        raise TokenRequestError(
+            f"introspection at {endpoint.introspect_url} answered HTTP {response.status_code}",
+            status_code=response.status_code,
+        )
+    exp = payload.get("exp")
+    if payload.get("active") is not True or not isinstance(exp, (int, float)):
+        raise TokenRequestError(
+            f"introspection at {endpoint.introspect_url} reported no expiry "
+            f"(active={payload.get('active')!r})",
+            status_code=response.status_code,
+        )
+    return float(exp)
+
+
+def revoke_token(endpoint: TokenEndpoint, session: requests.Session, token: Token) -> bool:
+    """Revoke ``token`` at the org. Returns True when revoked, False when the org says it was
+    no longer valid (``invalid_token``); raises :class:`TokenRevocationError` otherwise, and
+    ``requests`` exceptions when the org is unreachable."""
+    form = {"token": token.access_token}
+    with _post_form(session, endpoint.revoke_url, form, endpoint.timeout) as response:
+        status, text = response.status_code, response.text
+    if status == 200:
+        return True
+    payload = _json_object(text) or {}
+    error = payload.get("error")
+    if status == 400 and error == "invalid_token":
+        return False
+    raise TokenRevocationError(
+        f"revocation at {endpoint.revoke_url} failed with HTTP {status}: "
+        f"{error or 'no OAuth error'}: {payload.get('error_description') or '(no description)'}",
+        error=error if isinstance(error, str) else None,
+        status_code=status,
+    )
 
 
 def _parse(
@@ -228,6 +319,8 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
             f"token endpoint {endpoint.url} returned an unsafe {exc}; the token was not used",
             status_code=200,
         ) from None
+    if endpoint.verify_signature:
+        _check_signature(payload, endpoint)
     return Token(
         access_token=access_token,
         instance_url=instance_url.rstrip("/"),
@@ -235,3 +328,20 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
         response=dict(payload),
         received_at=time.time(),
     )
+
+
+def _check_signature(payload: dict[str, Any], endpoint: TokenEndpoint) -> None:
+    signature, identity, issued_at = (payload.get(k) for k in ("signature", "id", "issued_at"))
+    if not all(isinstance(v, str) and v for v in (signature, identity, issued_at)):
+        raise TokenRequestError(
+            f"token response from {endpoint.url} has no signature to verify (it needs "
+            "'signature', 'id' and 'issued_at'); the token was not used",
+            status_code=200,
+        )
+    expected = expected_signature(endpoint.client_secret, str(identity), str(issued_at))
+    if not hmac.compare_digest(expected, str(signature)):
+        raise TokenRequestError(
+            f"token response from {endpoint.url} has a signature that does not match "
+            "base64(HMAC-SHA256(client_secret, id + issued_at)); the token was not used",
+            status_code=200,
+        )

@@ -216,3 +216,17 @@ def test_token_session_with_the_plugin_as_its_own_auth_does_not_recurse(
     shared.auth = auth
     assert shared.get(salesforce_org.url + API).status_code == 200
     assert salesforce_org.token_requests == 1
+
+
+def test_token_session_proxies_carry_the_token_request(salesforce_org: LocalOrg) -> None:
+    # A second org with the same credentials plays the forward proxy: a plain HTTP proxy
+    # receives the absolute URL and, here, answers it itself, so what it received proves
+    # the token request went through the proxy.
+    org = salesforce_org
+    with LocalOrg(client_id=org.client_id, client_secret=org.client_secret) as proxy:
+        token_session = requests.Session()
+        token_session.proxies = {"http": proxy.url}
+        org.auth(token_session=token_session).fetch_token()
+        assert [r.path for r in proxy.received] == ["/services/oauth2/token"]
+        assert proxy.received[0].headers["Host"] == org.url.split("://")[1]
+    assert org.token_requests == 0

@@ -72,12 +72,15 @@ TOKEN_FAILURES: Mapping[str, tuple[int, str, bytes]] = {
 
 Besides these, the org understands ``"missing_instance_url"`` and ``"http_instance_url"``
 (a real token without ``instance_url``, or with one on plain http for a non-loopback host),
+``"tampered_signature"`` and ``"missing_signature"`` (a real token whose ``signature`` is
+wrong or absent),
 ``"echo_500"`` (an error page that echoes the request body, secret included, as a broken proxy
 might) and ``"hang"`` (accept the request and never answer until the org stops).
 """
-_TOKEN_FAULTS = frozenset(
-    {*TOKEN_FAILURES, "missing_instance_url", "http_instance_url", "echo_500", "hang"}
+_TOKEN_TAMPERING = frozenset(
+    {"missing_instance_url", "http_instance_url", "tampered_signature", "missing_signature"}
 )
+_TOKEN_FAULTS = frozenset({*TOKEN_FAILURES, *_TOKEN_TAMPERING, "echo_500", "hang"})
 
 
 @dataclass
@@ -128,7 +131,10 @@ class LocalOrg:
       otherwise, and echoes the request as JSON; ``chatter/users/me`` answers a user record,
       ``test/redirect?to=URL&status=302`` redirects, and ``test/cookie?name=value`` sets a
       cookie.
-    * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented.
+    * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
+      ``exp`` is reported when ``session_timeout`` is set.
+    * The Bulk API 1.0 under ``/services/async/`` wants ``X-SFDC-Session`` and answers a dead
+      session with 400 ``InvalidSessionId``.
 
     Steer it with :meth:`expire_tokens`, :meth:`revoke_token`, :meth:`fail_token_requests`,
     ``token_delay`` and ``reject_api_with``; read ``token_requests``, ``api_requests``,
@@ -155,6 +161,8 @@ class LocalOrg:
         """Seconds the token endpoint waits before answering."""
         self.reject_api_with: str | None = None
         """When set, every API call answers 401 with this message, whatever the token."""
+        self.introspection = "normal"
+        """``"normal"``, ``"inactive"`` (answer ``{"active": false}``) or ``"error"`` (HTTP 503)."""
         self.api_cookies: dict[str, str] = {}
         """Cookies set on every API answer, 401s included, as Salesforce sets ``BrowserId``."""
         self.ca_bundle: str | None = None
@@ -357,6 +365,8 @@ class LocalOrg:
             self._state.tokens[token] = _TokenRecord(issued_at=now, last_used=now)
         issued_at = str(int(now * 1000))
         identity = f"https://login.salesforce.com/id/{_ORG_ID}/{_USER_ID}"
+        # Computed here rather than with requests_sf_auth.token.expected_signature, so the
+        # plugin's verifier is checked against an independent implementation of the recipe.
         signature = base64.b64encode(
             hmac.new(
                 self.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
@@ -381,6 +391,17 @@ class LocalOrg:
         if self.record:
             with self._lock:
                 self._state.received.append(request)
+
+
+def _tamper(answer: dict[str, Any], failure: str | None) -> None:
+    if failure == "missing_instance_url":
+        del answer["instance_url"]
+    elif failure == "http_instance_url":
+        answer["instance_url"] = "http://acme.my.salesforce.com"
+    elif failure == "tampered_signature":
+        answer["signature"] = base64.b64encode(b"\0" * 32).decode()
+    elif failure == "missing_signature":
+        del answer["signature"]
 
 
 class _Server(ThreadingHTTPServer):
@@ -539,6 +560,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._versions()
         elif path.startswith("/services/data/v"):
             self._api(parts.path, parts.query, body, token)
+        elif path.startswith("/services/async/"):
+            self._bulk(path, parts.query, body)
         else:
             self._send(
                 404,
@@ -583,10 +606,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, content_type, payload = TOKEN_FAILURES["invalid_client"]
         else:
             answer = org._issue_token()
-            if failure == "missing_instance_url":
-                del answer["instance_url"]
-            elif failure == "http_instance_url":
-                answer["instance_url"] = "http://acme.my.salesforce.com"
+            if failure in _TOKEN_TAMPERING:
+                _tamper(answer, failure)
             self._send(200, answer, headers={"Cache-Control": "no-store"})
             return
         self._send(status, payload, content_type)
@@ -594,6 +615,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _introspect(self, body: bytes) -> None:
         org = self.org
         org._count("introspect_requests")
+        if org.introspection == "error":
+            self._send(503, b"<html>Service Unavailable</html>", "text/html")
+            return
         form = self._form(body)
         client_id, client_secret = self._client_credentials(form)
         if client_id != org.client_id or client_secret != org.client_secret:
@@ -604,7 +628,7 @@ class _Handler(BaseHTTPRequestHandler):
         with org._lock:
             record = org._state.tokens.get(token)
             live = record is not None and org._is_live(record, now)
-        if not live or record is None:
+        if not live or record is None or org.introspection == "inactive":
             self._send(200, {"active": False})
             return
         answer: dict[str, Any] = {
@@ -678,6 +702,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cookies(self) -> list[tuple[str, str]]:
         return [("Set-Cookie", f"{k}={v}; Path=/") for k, v in self.org.api_cookies.items()]
+
+    def _bulk(self, path: str, query: str, body: bytes) -> None:
+        org = self.org
+        org._count("api_requests")
+        if not org._use_token(self.headers.get("X-SFDC-Session")):
+            org._count("rejected_requests")
+            self._send(
+                400,
+                b'<?xml version="1.0" encoding="UTF-8"?><error '
+                b'xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+                b"<exceptionCode>InvalidSessionId</exceptionCode>"
+                b"<exceptionMessage>Invalid session id</exceptionMessage></error>",
+                "application/xml",
+            )
+            return
+        params = parse_qs(query, keep_blank_values=True)
+        if path.endswith("/test/redirect"):
+            status = int(params.get("status", ["302"])[0])
+            self._send(status, {"redirect": True}, headers={"Location": params["to"][0]})
+            return
+        self._send(200, self._echo(path, params, body))
 
     def _echo(self, path: str, params: dict[str, list[str]], body: bytes) -> dict[str, Any]:
         hidden = {"authorization", "x-sfdc-session"}

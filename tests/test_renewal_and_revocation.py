@@ -1,0 +1,325 @@
+"""Beyond the 401: renewal before expiry (by lifetime or introspection), revocation, the
+signature check, the Bulk API 1.0 header, and the on_token hook."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from requests_sf_auth import SalesforceAuth, TokenRequestError, TokenRevocationError
+from requests_sf_auth.testing import LocalOrg
+
+LIMITS = "/services/data/v67.0/limits"
+
+
+@pytest.fixture
+def sf_info_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="requests_sf_auth")
+    return caplog
+
+
+# -- token_lifetime --------------------------------------------------------------------------
+
+
+def test_token_lifetime_renews_before_the_org_would_reject_the_token(
+    sf_info_log: pytest.LogCaptureFixture,
+) -> None:
+    with LocalOrg(session_timeout=0.5) as org:  # idle sessions die after 0.5 s
+        auth = org.auth(token_lifetime=0.6, leeway=0.3)
+        with org.session(auth) as sf:
+            assert sf.get("limits").status_code == 200
+            time.sleep(0.55)  # the org has now ended the session; the plugin renews first
+            response = sf.get("limits")
+        assert response.status_code == 200
+        assert response.history == []
+        assert org.token_requests == 2
+        assert org.rejected_requests == 0
+    assert "reason: lifetime" in sf_info_log.text
+
+
+def test_lifetime_renewal_from_many_threads_is_one_fetch() -> None:
+    with LocalOrg() as org:
+        auth = org.auth(token_lifetime=timedelta(seconds=0.4), leeway=timedelta(seconds=0.2))
+        auth.instance_url
+        time.sleep(0.25)
+        org.token_delay = 0.2
+        barrier = threading.Barrier(16)
+        statuses: list[int] = []
+
+        def call() -> None:
+            barrier.wait()
+            statuses.append(requests.get(org.url + LIMITS, auth=auth).status_code)
+
+        threads = [threading.Thread(target=call) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert statuses == [200] * 16
+        assert org.token_requests == 2
+
+
+def test_without_renewal_options_an_old_token_is_used_until_rejected(
+    salesforce_org: LocalOrg,
+) -> None:
+    auth = salesforce_org.auth()
+    auth.instance_url
+    time.sleep(0.1)
+    assert requests.get(salesforce_org.url + LIMITS, auth=auth).history == []
+    assert salesforce_org.token_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"token_lifetime": 0}, "token_lifetime must be a positive"),
+        ({"token_lifetime": "2h"}, "token_lifetime must be a positive"),
+        ({"token_lifetime": 30}, r"leeway \(60 s\) must be shorter than token_lifetime"),
+        ({"leeway": -1}, "leeway must be"),
+        ({"on_token": "print"}, "on_token must be callable"),
+    ],
+)
+def test_renewal_options_are_validated(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SalesforceAuth("acme.my.salesforce.com", "id", "secret", **kwargs)
+
+
+# -- introspection ---------------------------------------------------------------------------
+
+
+def test_introspection_sets_the_renewal_moment_from_exp(
+    sf_info_log: pytest.LogCaptureFixture,
+) -> None:
+    with LocalOrg(session_timeout=3) as org:
+        auth = org.auth(introspect=True, leeway=1.5)
+        with org.session(auth) as sf:
+            sf.get("limits")
+            assert org.introspect_requests == 1
+            # exp is 2 to 3 s away (whole seconds), less 1.5 s of leeway: due within 1.5 s.
+            time.sleep(1.6)
+            response = sf.get("limits")
+        assert response.history == []
+        assert org.token_requests == 2
+        assert org.introspect_requests == 2
+        assert org.rejected_requests == 0
+    assert "reason: introspection" in sf_info_log.text
+
+
+@pytest.mark.parametrize("answer", ["error", "inactive"])
+def test_failed_or_inactive_introspection_falls_back_to_the_401_path(
+    answer: str, sf_info_log: pytest.LogCaptureFixture
+) -> None:
+    with LocalOrg(session_timeout=60) as org:
+        org.introspection = answer
+        auth = org.auth(introspect=True)
+        with org.session(auth) as sf:
+            assert sf.get("limits").status_code == 200
+            org.expire_tokens()
+            response = sf.get("limits")
+        assert response.status_code == 200
+        assert [r.status_code for r in response.history] == [401]
+    assert "introspection failed, relying on 401s to renew" in sf_info_log.text
+    assert all(r.levelno <= logging.INFO for r in sf_info_log.records)
+
+
+def test_introspection_without_exp_leaves_only_the_401_path(salesforce_org: LocalOrg) -> None:
+    auth = salesforce_org.auth(introspect=True)  # this org reports no exp: no idle timeout
+    auth.instance_url
+    assert salesforce_org.introspect_requests == 1
+    assert requests.get(salesforce_org.url + LIMITS, auth=auth).history == []
+    assert salesforce_org.token_requests == 1
+
+
+# -- revocation ------------------------------------------------------------------------------
+
+
+def test_revoke_kills_the_token_at_the_org_and_the_next_call_fetches_a_new_one(
+    org: LocalOrg, sf_info_log: pytest.LogCaptureFixture
+) -> None:
+    with org.session() as sf:
+        sf.get("limits")
+        old = sf.auth.token["access_token"]
+        assert sf.auth.revoke() is True
+        assert sf.auth.token is None
+        assert old not in org.live_tokens()
+        direct = sf.get(
+            org.url + LIMITS, auth=lambda r: r, headers={"Authorization": f"Bearer {old}"}
+        )
+        assert direct.status_code == 401
+        after = sf.get("limits")
+    assert after.status_code == 200
+    assert after.history == []
+    assert org.token_requests == 2
+    assert "revoked the token" in sf_info_log.text
+    assert old not in sf_info_log.text
+
+
+def test_revoking_twice_or_with_no_token_is_harmless(salesforce_org: LocalOrg) -> None:
+    auth = salesforce_org.auth()
+    assert auth.revoke() is False  # nothing held
+    auth.instance_url
+    assert auth.revoke() is True
+    assert auth.revoke() is False
+    assert salesforce_org.revoke_requests == 1
+
+
+def test_a_token_already_revoked_by_an_admin_is_just_forgotten(salesforce_org: LocalOrg) -> None:
+    auth = salesforce_org.auth()
+    auth.instance_url
+    salesforce_org.expire_tokens()
+    assert auth.revoke() is False
+    assert auth.token is None
+
+
+def test_revocation_that_cannot_reach_the_org_raises_and_keeps_the_token(
+    salesforce_org: LocalOrg,
+) -> None:
+    auth = salesforce_org.auth()
+    auth.instance_url
+    salesforce_org.stop()
+    with pytest.raises(requests.ConnectionError):
+        auth.revoke()
+    assert auth.token is not None
+
+
+def test_revocation_errors_name_the_status(salesforce_org: LocalOrg) -> None:
+    from requests_sf_auth.token import Token, revoke_token
+
+    auth = salesforce_org.auth()
+    auth.instance_url
+    held = auth._lifecycle.token
+    assert isinstance(held, Token)
+    blank = Token("", held.instance_url, held.instance_origin, {}, 0.0)
+    with pytest.raises(TokenRevocationError, match="HTTP 400: unsupported_token_type") as info:
+        revoke_token(auth._lifecycle.endpoint, requests.Session(), blank)
+    assert info.value.status_code == 400
+
+
+def test_context_manager_revokes_on_exit_when_asked(salesforce_org: LocalOrg) -> None:
+    with salesforce_org.auth(revoke_on_exit=True) as auth:
+        requests.get(salesforce_org.url + LIMITS, auth=auth)
+        assert len(salesforce_org.live_tokens()) == 1
+    assert salesforce_org.live_tokens() == []
+    assert auth.token is None
+
+    with salesforce_org.auth() as kept:
+        kept.instance_url
+    assert len(salesforce_org.live_tokens()) == 1
+
+
+def test_context_manager_does_not_mask_the_error_leaving_the_block(
+    salesforce_org: LocalOrg,
+) -> None:
+    auth = salesforce_org.auth(revoke_on_exit=True)
+    auth.instance_url
+
+    def leave_block_with_an_error() -> None:
+        with auth:
+            salesforce_org.stop()  # so revocation on exit fails to connect
+            raise KeyError("the user's own error")
+
+    with pytest.raises(KeyError, match="the user's own error"):
+        leave_block_with_an_error()
+
+
+# -- signature -------------------------------------------------------------------------------
+
+
+def test_a_valid_signature_passes_verification(org: LocalOrg) -> None:
+    assert org.auth(verify_signature=True).instance_url == org.url
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [("tampered_signature", "does not match"), ("missing_signature", "has no signature")],
+)
+def test_a_tampered_or_missing_signature_is_rejected_and_the_token_not_used(
+    salesforce_org: LocalOrg, failure: str, message: str
+) -> None:
+    salesforce_org.fail_token_requests(failure)
+    auth = salesforce_org.auth(verify_signature=True)
+    with pytest.raises(TokenRequestError, match=message):
+        requests.get(salesforce_org.url + LIMITS, auth=auth)
+    assert auth.token is None
+    assert salesforce_org.api_requests == 0
+    assert requests.get(salesforce_org.url + LIMITS, auth=auth).ok
+
+
+def test_signature_is_not_checked_by_default(salesforce_org: LocalOrg) -> None:
+    salesforce_org.fail_token_requests("tampered_signature")
+    assert salesforce_org.auth().instance_url == salesforce_org.url
+
+
+# -- Bulk API 1.0 ----------------------------------------------------------------------------
+
+
+def test_bulk_api_calls_carry_x_sfdc_session_and_recover_from_invalid_session_id(
+    org: LocalOrg,
+) -> None:
+    with org.session() as sf:
+        first = sf.post("/services/async/67.0/job", data=b"<jobInfo/>")
+        assert first.status_code == 200
+        org.expire_tokens()
+        response = sf.post("/services/async/67.0/job", data=b"<jobInfo/>")
+        rest = sf.get("limits")
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [400]
+    assert b"InvalidSessionId" in response.history[0].content
+    bulk = [r for r in org.received if r.path.startswith("/services/async/")]
+    assert [r.headers.get("X-SFDC-Session") is not None for r in bulk] == [True, True, True]
+    assert bulk[2].headers["X-SFDC-Session"] == bulk[2].token
+    assert bulk[2].body == bulk[1].body == b"<jobInfo/>"
+    assert org.token_requests == 2
+    assert "X-SFDC-Session" not in rest.request.headers
+
+
+def test_a_bulk_400_that_is_not_about_the_session_is_returned(salesforce_org: LocalOrg) -> None:
+    with salesforce_org.session() as sf:
+        response = sf.get("/services/async/67.0/nothing-here/../../../oauth2/revoke")
+    assert response.history == []
+    assert salesforce_org.token_requests == 1
+
+
+def test_bulk_header_never_follows_a_redirect_to_another_host(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    target = other_host.url + "/services/data/"
+    with salesforce_org.session() as sf:
+        response = sf.get("/services/async/67.0/test/redirect", params={"to": target})
+    assert response.url == target
+    (seen,) = other_host.received
+    assert "X-SFDC-Session" not in seen.headers
+    assert "Authorization" not in seen.headers
+
+
+# -- on_token --------------------------------------------------------------------------------
+
+
+def test_on_token_receives_metadata_without_the_token(salesforce_org: LocalOrg) -> None:
+    seen: list[dict[str, Any]] = []
+    with salesforce_org.session(on_token=seen.append) as sf:
+        sf.get("limits")
+        salesforce_org.expire_tokens()
+        sf.get("limits")
+        live = salesforce_org.live_tokens()
+    assert len(seen) == 2
+    assert all("access_token" not in m and "signature" not in m for m in seen)
+    assert seen[1]["instance_url"] == salesforce_org.url
+    assert all(t not in str(seen) for t in live)
+
+
+def test_a_failing_on_token_callback_never_breaks_the_request(
+    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(metadata: dict[str, Any]) -> None:
+        raise RuntimeError("observer bug")
+
+    auth = salesforce_org.auth(on_token=broken)
+    assert requests.get(salesforce_org.url + LIMITS, auth=auth).ok
+    assert "on_token callback raised" in caplog.text
