@@ -201,10 +201,20 @@ class SalesforceAuth(AuthBase):
         )
 
     def _renew_on_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
-        if r.is_redirect and _BULK_HEADER in r.request.headers:
-            _drop_bulk_header_leaving_origin(r)
-        if r.status_code != 401 and not _is_bulk_session_failure(r):
+        status = r.status_code
+        if status == 401:
+            return self._renew_and_replay(r, kwargs)
+        # Every response passes through here, so the common case returns at once.
+        if status < 300 or _BULK_HEADER not in r.request.headers:
             return r
+        if r.is_redirect:
+            _drop_bulk_header_leaving_origin(r)
+            return r
+        if _is_bulk_session_failure(r):
+            return self._renew_and_replay(r, kwargs)
+        return r
+
+    def _renew_and_replay(self, r: requests.Response, kwargs: dict[str, Any]) -> requests.Response:
         sent = r.request.headers.get("Authorization")
         origin = Origin.of(r.request.url or "")
         # requests strips Authorization on cross-origin redirects; a 401 from such a hop (or
@@ -250,11 +260,7 @@ class SalesforceAuth(AuthBase):
 
 def _is_bulk_session_failure(r: requests.Response) -> bool:
     """Bulk API 1.0 reports a dead session as 400 with ``InvalidSessionId`` in the body."""
-    return (
-        r.status_code == 400
-        and _BULK_HEADER in r.request.headers
-        and b"InvalidSessionId" in r.content
-    )
+    return r.status_code == 400 and b"InvalidSessionId" in r.content
 
 
 def _drop_bulk_header_leaving_origin(r: requests.Response) -> None:

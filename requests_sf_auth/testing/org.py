@@ -460,6 +460,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the client's
+    # delayed ACK would hold every answer back by about 40 ms.
+    disable_nagle_algorithm = True
     server: _Server
     timeout = 30
     _received: ReceivedRequest | None = None
