@@ -16,6 +16,10 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 __all__ = ["replay"]
 
+# What HTTPAdapter.send takes. Hooks may receive more: requests-cache, for one, passes
+# allow_redirects along, which the adapter would refuse.
+_ADAPTER_KWARGS = frozenset({"stream", "timeout", "verify", "cert", "proxies"})
+
 
 def _rewind(request: PreparedRequest) -> bool:
     """Put the body back where it started; False when that is impossible.
@@ -43,7 +47,8 @@ def _rewind(request: PreparedRequest) -> bool:
 def replay(
     rejected: Response, headers: dict[str, str], send_kwargs: dict[str, Any]
 ) -> Response | None:
-    """Send ``rejected.request`` again with ``headers`` (the new credentials) replaced.
+    """Send ``rejected.request`` again with ``headers`` (the new credentials) replaced,
+    through the adapter that sent it, with the adapter's share of ``send_kwargs``.
 
     Returns the new response, whose ``history`` ends with ``rejected`` and whose ``request``
     is the copy that was sent, or ``None`` (sending nothing) when the body cannot be rewound.
@@ -60,7 +65,8 @@ def replay(
         prep.prepare_cookies(jar)
     prep.headers.update(headers)
 
-    response: Response = rejected.connection.send(prep, **send_kwargs)
+    kwargs = {k: v for k, v in send_kwargs.items() if k in _ADAPTER_KWARGS}
+    response: Response = rejected.connection.send(prep, **kwargs)
     response.history.append(rejected)
     response.request = prep
     return response

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 from oauthlib.oauth2 import BackendApplicationClient, MissingTokenError, OAuth2Error
@@ -47,18 +48,19 @@ SECRET_FIELDS = frozenset({"access_token", "signature", "refresh_token", "id_tok
 _SNIPPET_CHARS = 200
 _SECRET_VALUE = re.compile(
     r"""(["']?(?:FIELDS)["']?\s*[:=]\s*)("[^"]*"?|[^\s,&}]*)""".replace(
-        "FIELDS", "|".join(sorted(SECRET_FIELDS))
+        "FIELDS", "|".join(sorted({*SECRET_FIELDS, "client_secret"}))
     ),
     re.IGNORECASE,
 )
 
 
 def redact(text: str, *secrets: str) -> str:
-    """``text`` with each of ``secrets`` and the value of any token-like field masked as
-    ``***``, for putting server answers into messages."""
+    """``text`` with each of ``secrets`` (as is, and as it looks form- or URL-encoded) and the
+    value of any secret-named field masked as ``***``, for quoting server answers in messages."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            for form in {secret, quote_plus(secret), quote(secret, safe="")}:
+                text = text.replace(form, "***")
     return _SECRET_VALUE.sub(r"\1***", text)
 
 

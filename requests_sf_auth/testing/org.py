@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -109,6 +109,7 @@ class _TokenRecord:
 class _State:
     tokens: dict[str, _TokenRecord] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    api_failures: list[int] = field(default_factory=list)
     failure_forever: str | None = None
     token_requests: int = 0
     api_requests: int = 0
@@ -129,16 +130,18 @@ class LocalOrg:
     * ``GET /services/data/`` lists ``api_versions`` without a token. Any other path under
       ``/services/data/vNN.N/`` needs a live token, answers ``401 INVALID_SESSION_ID``
       otherwise, and echoes the request as JSON; ``chatter/users/me`` answers a user record,
-      ``test/redirect?to=URL&status=302`` redirects, and ``test/cookie?name=value`` sets a
-      cookie.
+      ``test/redirect?to=URL&status=302`` redirects (``&expire=1`` also ends every session
+      first), and ``test/cookie?name=value`` sets a cookie.
     * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
       ``exp`` is reported when ``session_timeout`` is set.
     * The Bulk API 1.0 under ``/services/async/`` wants ``X-SFDC-Session`` and answers a dead
       session with 400 ``InvalidSessionId``.
 
     Steer it with :meth:`expire_tokens`, :meth:`revoke_token`, :meth:`fail_token_requests`,
-    ``token_delay`` and ``reject_api_with``; read ``token_requests``, ``api_requests``,
-    ``rejected_requests`` and ``received``.
+    :meth:`fail_api_requests`, ``token_delay``, ``reject_api_with``, ``api_cookies``,
+    ``introspection`` and ``token_factory``; read ``token_requests``, ``api_requests``,
+    ``rejected_requests``, ``introspect_requests``, ``revoke_requests``, ``received`` and
+    :meth:`live_tokens`.
     """
 
     def __init__(
@@ -161,6 +164,8 @@ class LocalOrg:
         """Seconds the token endpoint waits before answering."""
         self.reject_api_with: str | None = None
         """When set, every API call answers 401 with this message, whatever the token."""
+        self.token_factory: Callable[[], str] | None = None
+        """Makes the access tokens the org issues; random Salesforce-shaped ones when None."""
         self.introspection = "normal"
         """``"normal"``, ``"inactive"`` (answer ``{"active": false}``) or ``"error"`` (HTTP 503)."""
         self.api_cookies: dict[str, str] = {}
@@ -287,9 +292,16 @@ class LocalOrg:
             else:
                 self._state.failures.extend([failure] * times)
 
+    def fail_api_requests(self, status: int, times: int = 1) -> None:
+        """Answer the next ``times`` API requests with ``status`` (a 5xx, say) and an error
+        body, whatever their token, as an overloaded instance would."""
+        with self._lock:
+            self._state.api_failures.extend([status] * times)
+
     def heal(self) -> None:
         """Clear every scheduled failure, the token delay and ``reject_api_with``."""
         with self._lock:
+            self._state.api_failures.clear()
             self._state.failures.clear()
             self._state.failure_forever = None
         self.token_delay = 0.0
@@ -359,7 +371,8 @@ class LocalOrg:
             return self._state.failure_forever
 
     def _issue_token(self) -> dict[str, Any]:
-        token = f"{_ORG_ID}!AR8AQ{secrets.token_urlsafe(64)}"
+        factory = self.token_factory
+        token = factory() if factory is not None else f"{_ORG_ID}!AR8AQ{secrets.token_urlsafe(64)}"
         now = time.time()
         with self._lock:
             self._state.tokens[token] = _TokenRecord(issued_at=now, last_used=now)
@@ -407,6 +420,9 @@ def _tamper(answer: dict[str, Any], failure: str | None) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # The default backlog of 5 drops connections when many threads connect at once, and the
+    # client's SYN retransmit then stalls each of them for a second.
+    request_queue_size = 256
 
     def __init__(
         self,
@@ -671,6 +687,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str, query: str, body: bytes, token: str | None) -> None:
         org = self.org
         org._count("api_requests")
+        with org._lock:
+            failure = org._state.api_failures.pop(0) if org._state.api_failures else None
+        if failure is not None:
+            payload = [{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
+            self._send(failure, payload)
+            return
         if org.reject_api_with is not None or not org._use_token(token):
             org._count("rejected_requests")
             payload = (
@@ -695,6 +717,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif tail == "test/redirect":
             status = int(params.get("status", ["302"])[0])
+            if params.get("expire") == ["1"]:
+                org.expire_tokens()
             self._send(status, {"redirect": True}, headers={"Location": params["to"][0]})
         elif tail == "test/cookie":
             cookies = {k: v[0] for k, v in params.items()}

@@ -1,0 +1,147 @@
+"""Compatibility with the libraries users combine the plugin with, each tested against the
+real library. None of these is optional: a missing library fails the suite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import requests_cache
+import requests_mock
+import responses
+from requests_toolbelt.sessions import BaseUrlSession
+
+from requests_sf_auth import SalesforceAuth
+from requests_sf_auth.testing import LocalOrg
+
+DOMAIN = "https://acme.my.salesforce.com"
+TOKEN_URL = DOMAIN + "/services/oauth2/token"
+LIMITS = DOMAIN + "/services/data/v67.0/limits"
+EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+
+
+def token_answer(n: int) -> dict[str, str]:
+    return {
+        "access_token": f"00Dxx!token-{n}",
+        "instance_url": DOMAIN,
+        "id": "https://login.salesforce.com/id/00Dxx/005xx",
+        "token_type": "Bearer",
+        "issued_at": "1678833535086",
+        "signature": "c2lnbmF0dXJl",
+    }
+
+
+# -- requests-cache ------------------------------------------------------------------------
+
+
+def cached_session(org: LocalOrg) -> requests_cache.CachedSession:
+    session = requests_cache.CachedSession(backend="memory")
+    session.auth = org.auth()
+    return session
+
+
+def test_a_cached_answer_never_hides_a_needed_refresh(salesforce_org: LocalOrg) -> None:
+    org = salesforce_org
+    with cached_session(org) as session:
+        assert session.get(org.url + "/services/data/v67.0/limits").status_code == 200
+        org.expire_tokens()
+        cached = session.get(org.url + "/services/data/v67.0/limits")
+        assert cached.from_cache  # no request, so no refresh was needed
+        fresh = session.get(org.url + "/services/data/v67.0/sobjects")
+    assert fresh.status_code == 200
+    assert not fresh.from_cache
+    assert [r.status_code for r in fresh.history] == [401]
+    assert org.token_requests == 2
+
+
+def test_a_401_is_never_cached_as_the_answer(salesforce_org: LocalOrg) -> None:
+    org = salesforce_org
+    with cached_session(org) as session:
+        org.reject_api_with = "Session expired or invalid"
+        assert session.get(org.url + "/services/data/v67.0/limits").status_code == 401
+        org.heal()
+        again = session.get(org.url + "/services/data/v67.0/limits")
+    assert again.status_code == 200
+    assert not again.from_cache
+
+
+# -- users' own mocks ----------------------------------------------------------------------
+
+
+@responses.activate
+def test_the_plugin_works_under_responses_mocks() -> None:
+    responses.add(responses.POST, TOKEN_URL, json=token_answer(1))
+    responses.add(responses.POST, TOKEN_URL, json=token_answer(2))
+    responses.add(responses.GET, LIMITS, json=EXPIRED, status=401)
+    responses.add(responses.GET, LIMITS, json={"DailyApiRequests": {}}, status=200)
+    auth = SalesforceAuth(DOMAIN, "3MVG9id", "secret")
+    response = requests.get(LIMITS, auth=auth)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    sent = [
+        c.request.headers.get("Authorization") for c in responses.calls if c.request.url == LIMITS
+    ]
+    assert sent == ["Bearer 00Dxx!token-1", "Bearer 00Dxx!token-2"]
+
+
+def test_the_plugin_works_under_requests_mock() -> None:
+    with requests_mock.Mocker() as mock:
+        mock.post(TOKEN_URL, [{"json": token_answer(1)}, {"json": token_answer(2)}])
+        mock.get(LIMITS, [{"json": EXPIRED, "status_code": 401}, {"json": {}, "status_code": 200}])
+        auth = SalesforceAuth(DOMAIN, "3MVG9id", "secret")
+        response = requests.get(LIMITS, auth=auth)
+        sent = [h.headers.get("Authorization") for h in mock.request_history if h.url == LIMITS]
+    assert response.status_code == 200
+    assert sent == ["Bearer 00Dxx!token-1", "Bearer 00Dxx!token-2"]
+    assert mock.call_count == 4
+
+
+# -- requests-toolbelt ---------------------------------------------------------------------
+
+
+def test_requests_toolbelt_base_url_session(org: LocalOrg) -> None:
+    auth = org.auth()
+    with BaseUrlSession(base_url=auth.instance_url + "/services/data/v67.0/") as session:
+        session.auth = auth
+        session.verify = org.ca_bundle or True
+        session.trust_env = False
+        assert session.get("limits").json()["path"] == "/services/data/v67.0/limits"
+        org.expire_tokens()
+        response = session.get("sobjects")
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+
+
+# -- plain requests features ---------------------------------------------------------------
+
+
+def test_proxies_from_the_environment_carry_api_requests(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = salesforce_org
+    # A second org that shares the credentials stands in for an HTTP proxy: a proxy gets the
+    # absolute URL and, here, answers it itself, so what it received shows the route taken.
+    with LocalOrg(client_id=org.client_id, client_secret=org.client_secret) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        session = requests.Session()
+        session.auth = org.auth()
+        response = session.get(org.url + "/services/data/v67.0/limits")
+        paths = [r.path for r in proxy.received]
+    assert response.status_code == 200
+    assert paths == ["/services/oauth2/token", "/services/data/v67.0/limits"]
+    assert proxy.received[1].token is not None
+    assert org.received == []
+
+
+def test_streamed_downloads_survive_a_refresh(org: LocalOrg) -> None:
+    body = json.dumps({"rows": ["x" * 100] * 2000}).encode()
+    with org.session() as sf:
+        sf.get("limits")
+        org.expire_tokens()
+        response = sf.post("sobjects/Download", data=body, stream=True)
+        chunks = list(response.iter_content(chunk_size=4096))
+    assert response.status_code == 200
+    assert json.loads(b"".join(chunks))["body_length"] == len(body)
+    assert [r.status_code for r in response.history] == [401]

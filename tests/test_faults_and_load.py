@@ -1,0 +1,139 @@
+"""Fault injection on the API side, and load: every fault ends in a correct answer or a clear
+error, with nothing lost and nothing hung."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from requests_sf_auth.testing import LocalOrg
+
+
+def test_a_401_on_every_call_gives_exactly_one_retry_per_call(salesforce_org: LocalOrg) -> None:
+    salesforce_org.reject_api_with = "Session expired or invalid"
+    with salesforce_org.session() as sf:
+        responses = [sf.get("limits") for _ in range(3)]
+    assert [r.status_code for r in responses] == [401] * 3
+    assert [len(r.history) for r in responses] == [1] * 3
+    assert salesforce_org.api_requests == 6
+    # Each call's rejected token was the current one, so each renewed once: bounded, no loop.
+    assert salesforce_org.token_requests == 4
+
+
+def test_a_redirect_chain_with_a_401_in_the_middle_ends_with_the_new_token(
+    org: LocalOrg,
+) -> None:
+    with org.session() as sf:
+        sf.get("limits")
+        old = sf.auth.token["access_token"]
+        # The first hop answers 302 and ends every session; the second hop is rejected.
+        response = sf.get(
+            "test/redirect", params={"to": "/services/data/v67.0/limits", "expire": "1"}
+        )
+        new = sf.auth.token["access_token"]
+    assert response.status_code == 200
+    api = [r for r in org.received if r.path.startswith("/services/data/")]
+    hops = [(r.path.rsplit("/", 1)[-1], r.status, r.token) for r in api[-3:]]
+    assert hops == [("redirect", 302, old), ("limits", 401, old), ("limits", 200, new)]
+    assert org.token_requests == 2
+
+
+def test_a_token_revoked_while_requests_are_running_is_replaced(salesforce_org: LocalOrg) -> None:
+    org = salesforce_org
+    with org.session() as sf:
+        sf.get("limits")
+        revoked = threading.Event()
+
+        def call(i: int) -> int:
+            if i == 40:
+                org.revoke_token(sf.auth.token["access_token"])
+                revoked.set()
+            return sf.get("limits").status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(call, range(200)))
+    assert revoked.is_set()
+    assert statuses == [200] * 200
+    assert org.token_requests == 2
+
+
+def test_urllib3_retry_on_the_adapter_and_the_401_retry_work_together(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    with org.session() as sf:
+        retry = Retry(total=3, status_forcelist=[503], backoff_factor=0, allowed_methods=None)
+        sf.mount(org.url, HTTPAdapter(max_retries=retry))
+        sf.get("limits")
+        org.fail_api_requests(503, times=2)
+        assert sf.get("limits").status_code == 200  # urllib3 absorbed both 503s
+        org.expire_tokens()
+        org.fail_api_requests(503, times=1)
+        response = sf.get("limits")
+    assert response.status_code == 200
+    assert org.token_requests == 2
+
+
+def test_many_threads_through_random_expiries_lose_no_request_that_spans_at_most_one(
+    salesforce_org: LocalOrg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = salesforce_org
+    org.record = False
+    threads, per_thread = 64, 200
+    moments: list[float] = []
+    done = threading.Event()
+    started = time.monotonic()
+
+    def expire_at_random_moments() -> None:
+        rng = random.Random(20261129)
+        while not done.wait(rng.uniform(0.5, 1.0)):
+            org.expire_tokens()
+            moments.append(round(time.monotonic() - started, 2))
+
+    failures: list[tuple[float, float]] = []  # (sent, answered) of each failed request
+    with org.session() as sf:
+        sf.mount(org.url, HTTPAdapter(pool_connections=1, pool_maxsize=threads))
+        sf.get("limits")
+
+        def work(_: int) -> int:
+            ok = 0
+            for _ in range(per_thread):
+                sent = time.monotonic() - started
+                response = sf.get("limits")
+                if response.status_code == 200:
+                    ok += 1
+                else:
+                    failures.append((sent, time.monotonic() - started))
+            return ok
+
+        expirer = threading.Thread(target=expire_at_random_moments)
+        expirer.start()
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                succeeded = sum(pool.map(work, range(threads)))
+        finally:
+            done.set()
+            expirer.join()
+    # The documented edge: a request whose life spans two expiries can see its one retry
+    # rejected too (its retry token died in the second). Every other request must succeed.
+    straddlers = [
+        (sent, answered)
+        for sent, answered in failures
+        if sum(sent - 0.01 <= m <= answered + 0.01 for m in moments) >= 2
+    ]
+    with capsys.disabled():  # the run's figures belong in the suite's output
+        print(
+            f"\nload: {threads * per_thread} requests in {time.monotonic() - started:.1f} s; "
+            f"{len(moments)} expiries at {moments} s; {org.token_requests} token requests; "
+            f"{len(failures)} failed, each spanning two expiries: {straddlers}"
+        )
+    assert moments, "the run was long enough for at least one expiry"
+    assert failures == straddlers
+    assert succeeded + len(failures) == threads * per_thread
+    assert org.token_requests <= len(moments) + 1
