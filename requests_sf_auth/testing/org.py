@@ -338,6 +338,12 @@ class LocalOrg:
         with self._lock:
             return list(self._state.received)
 
+    def token_issued_at(self, token: str) -> float | None:
+        """When the org issued ``token`` (``time.time()``), or None if it never did."""
+        with self._lock:
+            record = self._state.tokens.get(token)
+            return record.issued_at if record is not None else None
+
     def live_tokens(self) -> list[str]:
         """Tokens that would be accepted now."""
         with self._lock:
