@@ -7,15 +7,20 @@ HTTP 401; ``SalesforceSession`` adds URLs relative to the org's REST API.
 from .auth import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, SalesforceAuth
 from .errors import SalesforceAuthError, TokenRequestError, TokenRevocationError
 from .session import SalesforceSession, SalesforceURLMixin
+from .stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 
 __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_TIMEOUT",
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "RedisTokenStore",
     "SalesforceAuth",
     "SalesforceAuthError",
     "SalesforceSession",
     "SalesforceURLMixin",
     "TokenRequestError",
     "TokenRevocationError",
+    "TokenStore",
 ]
 __version__ = "0.1.0"

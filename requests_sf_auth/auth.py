@@ -17,6 +17,7 @@ from requests.auth import AuthBase
 
 from .lifecycle import RenewalPolicy, TokenLifecycle
 from .replay import replay
+from .stores import TokenStore
 from .token import Timeout, Token, TokenEndpoint
 from .urls import Origin, parse_domain, require_safe_origin
 
@@ -57,6 +58,10 @@ class SalesforceAuth(AuthBase):
     new token's metadata, never the token. Used as a context manager, it closes its token
     session on exit and, with ``revoke_on_exit=True``, revokes the token first.
 
+    ``token_store`` shares the token with other processes or machines (see
+    :mod:`requests_sf_auth.stores`): only one of them fetches at a time, and a rejected token
+    is replaced once for all of them.
+
     Raises ``ValueError`` at construction for an invalid argument. Requests raise
     :class:`~requests_sf_auth.TokenRequestError` when no token can be had, and the usual
     ``requests`` exceptions when the token endpoint cannot be reached.
@@ -79,6 +84,7 @@ class SalesforceAuth(AuthBase):
         verify_signature: bool = False,
         revoke_on_exit: bool = False,
         on_token: Callable[[dict[str, Any]], object] | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         origin, token_url = parse_domain(domain)
         self.domain = origin.prefix
@@ -114,7 +120,12 @@ class SalesforceAuth(AuthBase):
             )
         self.revoke_on_exit = bool(revoke_on_exit)
         """Whether leaving a ``with`` block revokes the token."""
-        self._lifecycle = TokenLifecycle(endpoint, token_session, policy)
+        if token_store is not None and not isinstance(token_store, TokenStore):
+            raise ValueError(
+                "token_store must provide load, save, delete and lock (see "
+                "requests_sf_auth.stores.TokenStore), e.g. FileTokenStore(path)"
+            )
+        self._lifecycle = TokenLifecycle(endpoint, token_session, policy, token_store)
 
     @property
     def client_id(self) -> str:

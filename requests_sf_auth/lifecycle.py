@@ -1,6 +1,7 @@
 """The token lifecycle: hold the current token, fetch the first one lazily, and replace a
 rejected one, with exactly one fetch in flight per :class:`TokenLifecycle` however many threads
-ask at once.
+ask at once, and, through a shared :class:`~requests_sf_auth.stores.TokenStore`, one per store
+however many processes share it.
 
 Threading: reading :attr:`TokenLifecycle.token` takes no lock (the attribute holds an immutable
 :class:`~requests_sf_auth.token.Token`, and rebinding it is atomic). A short lock guards only
@@ -22,7 +23,15 @@ from typing import Any
 
 import requests
 
-from .token import Token, TokenEndpoint, introspect_token, request_token, revoke_token
+from .stores import MemoryTokenStore, TokenStore, store_key
+from .token import (
+    Token,
+    TokenEndpoint,
+    introspect_token,
+    request_token,
+    revoke_token,
+    token_from_record,
+)
 
 __all__ = ["RenewalPolicy", "TokenLifecycle"]
 
@@ -86,14 +95,22 @@ class TokenLifecycle:
         endpoint: TokenEndpoint,
         token_session: requests.Session | None,
         policy: RenewalPolicy | None = None,
+        store: TokenStore | None = None,
     ) -> None:
-        self._setup(endpoint, token_session, policy or RenewalPolicy())
+        self._setup(endpoint, token_session, policy or RenewalPolicy(), store)
 
     def _setup(
-        self, endpoint: TokenEndpoint, token_session: requests.Session | None, policy: RenewalPolicy
+        self,
+        endpoint: TokenEndpoint,
+        token_session: requests.Session | None,
+        policy: RenewalPolicy,
+        store: TokenStore | None,
     ) -> None:
         self._endpoint = endpoint
         self._policy = policy
+        # A private in-memory store behaves exactly as having no store at all.
+        self._store: TokenStore = store if store is not None else MemoryTokenStore()
+        self._key = store_key(endpoint.url, endpoint.client_id)
         self._user_session = token_session
         self._private_session: requests.Session | None = None
         self._token: Token | None = None
@@ -152,6 +169,10 @@ class TokenLifecycle:
         with self._lock:
             if self._token is token:
                 self._token = None
+        with self._store.lock(self._key):
+            shared = self._shared()
+            if shared is None or shared.authorization == token.authorization:
+                self._store.delete(self._key)
         log.info(
             "%s the token for %s",
             "revoked" if revoked else "forgot the already invalid",
@@ -180,17 +201,46 @@ class TokenLifecycle:
         if not leader:
             return flight.wait()
 
-        log.info("requesting a token from %s (reason: %s)", self._endpoint.url, reason)
         try:
-            new = self._schedule(request_token(self._endpoint, self._session()))
+            new, fetched = self._obtain(stale, reason=reason, force=force)
         except BaseException as exc:
             log.info("token request to %s failed: %s", self._endpoint.url, exc)
             self._land(flight, None, exc)
             raise
-        log.info("received a token for %s (reason: %s)", new.instance_url, reason)
         self._land(flight, new, None)
-        self._notify(new)
+        if fetched:
+            self._notify(new)
         return new
+
+    def _obtain(self, stale: Token | None, *, reason: str, force: bool) -> tuple[Token, bool]:
+        """Under the store's lock: the token another process already published in place of
+        ``stale``, or a newly fetched and published one. Returns it, and whether it was
+        fetched here."""
+        with self._store.lock(self._key):
+            if not force:
+                shared = self._shared()
+                if (
+                    shared is not None
+                    and (stale is None or shared.authorization != stale.authorization)
+                    and (shared.renew_at is None or time.monotonic() < shared.renew_at)
+                ):
+                    log.info("using the token in %r (reason: %s)", self._store, reason)
+                    return shared, False
+            log.info("requesting a token from %s (reason: %s)", self._endpoint.url, reason)
+            new = self._schedule(request_token(self._endpoint, self._session()))
+            self._store.save(self._key, new.to_record(), self._ttl(new))
+        log.info("received a token for %s (reason: %s)", new.instance_url, reason)
+        return new, True
+
+    def _shared(self) -> Token | None:
+        record = self._store.load(self._key)
+        return token_from_record(record, self._endpoint) if record is not None else None
+
+    def _ttl(self, token: Token) -> float | None:
+        """How long a published token can be useful: until its expected death, if known."""
+        if token.renew_at is None:
+            return None
+        return max(token.renew_at - time.monotonic() + self._policy.leeway, 1.0)
 
     def _schedule(self, token: Token) -> Token:
         """``token`` with its renewal moment set as the policy says."""
@@ -254,10 +304,11 @@ class TokenLifecycle:
             "endpoint": self._endpoint,
             "token_session": self._user_session,
             "policy": self._policy,
+            "store": self._store,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._setup(state["endpoint"], state["token_session"], state["policy"])
+        self._setup(state["endpoint"], state["token_session"], state["policy"], state["store"])
 
 
 def _reset_all_after_fork() -> None:

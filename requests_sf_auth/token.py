@@ -8,6 +8,7 @@ decides when to call :func:`request_token`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -35,6 +36,7 @@ __all__ = [
     "redact",
     "request_token",
     "revoke_token",
+    "token_from_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,19 @@ class Token:
             return int(str(raw)) / 1000.0
         except ValueError:
             return None
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-safe copy for a token store: the response, when it arrived, and when it is
+        due for renewal (as epoch seconds, since the monotonic clock is per process)."""
+        renew_after = None
+        if self.renew_at is not None:
+            renew_after = time.time() + (self.renew_at - time.monotonic())
+        return {
+            "response": dict(self.response),
+            "received_at": self.received_at,
+            "renew_after": renew_after,
+            "renew_reason": self.renew_reason,
+        }
 
     def metadata(self) -> dict[str, Any]:
         """The response without its credential fields: safe to log, print or hand to callbacks."""
@@ -298,6 +313,32 @@ def _oauth_error(exc: OAuth2Error, status: int, endpoint: TokenEndpoint) -> Toke
         error_description=description,
         status_code=status,
         hint=hint_for(error, description),
+    )
+
+
+def token_from_record(record: Any, endpoint: TokenEndpoint) -> Token | None:
+    """Rebuild a token a store published, validated exactly as a fresh answer would be (safe
+    ``instance_url``, signature when enabled). ``None``, with a warning, for anything unusable:
+    a store is shared, so its content is not trusted further than a token response is."""
+    response = record.get("response") if isinstance(record, dict) else None
+    if not isinstance(response, dict):
+        log.warning("ignoring a token store entry that is not a token record")
+        return None
+    try:
+        token = _token_from(response, endpoint)
+    except TokenRequestError as exc:
+        log.warning("ignoring an unusable token from the store: %s", exc)
+        return None
+    received_at, renew_after = record.get("received_at"), record.get("renew_after")
+    renew_at = None
+    if isinstance(renew_after, (int, float)):
+        renew_at = time.monotonic() + (renew_after - time.time())
+    reason = record.get("renew_reason")
+    return dataclasses.replace(
+        token,
+        received_at=received_at if isinstance(received_at, (int, float)) else token.received_at,
+        renew_at=renew_at,
+        renew_reason=reason if isinstance(reason, str) else None,
     )
 
 

@@ -45,9 +45,9 @@ def test_python_examples_run_in_order_against_a_local_org(
     assert namespace["job"].status_code == 200
     assert namespace["new_tokens"][0]["instance_url"] == salesforce_org.url
     assert namespace["careful_auth"].token is None  # revoked on exit
-    # One token shared by the quick-start examples, one for the lifecycle example, and one
-    # failed request with the deliberately wrong secret.
-    assert salesforce_org.token_requests == 3
+    # One token shared by the quick-start examples, one for the lifecycle example, one for
+    # the store example, and one failed request with the deliberately wrong secret.
+    assert salesforce_org.token_requests == 4
     assert salesforce_org.revoke_requests == 1
 
     tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
