@@ -4,9 +4,10 @@ Run it as a script (pytest does not collect it):
 
     python tests/benchmarks/bench_overhead.py [--json PATH] [--quick]
 
-Everything runs in one process against the built-in local org, which serves from a child
-process so that its work does not share this interpreter's GIL. The contenders are interleaved
-round by round, in a shuffled order, so machine drift hits them all alike. Peers are measured
+Everything runs in one process against the built-in local org (``--org-process`` serves the
+org from a child process instead, so that its work does not share this interpreter's GIL). The
+contenders are interleaved, request by request or round by round, in a shuffled order, so
+machine drift hits them all alike. Peers are measured
 where installed (``pip install -e '.[bench]'``); a peer that fails on a Salesforce-shaped token
 response is reported as a finding, not a crash. Figures come from one machine and vary across
 machines: compare ratios, not microseconds.
@@ -34,6 +35,7 @@ import requests
 from requests.auth import AuthBase
 
 from requests_sf_auth import SalesforceAuth
+from requests_sf_auth.testing import LocalOrg
 
 LIMITS = "/services/data/v67.0/limits"
 
@@ -57,8 +59,32 @@ org.stop()
 """
 
 
+class InProcessOrg:
+    """The LocalOrg in this very process: the default, so that everything runs in one."""
+
+    def __init__(self, scheme: str) -> None:
+        self._org = LocalOrg(tls=scheme == "https", record=False).start()
+        self.url = self._org.url
+        self.client_id = self._org.client_id
+        self.client_secret = self._org.client_secret
+        self.ca_bundle = self._org.ca_bundle
+
+    def command(self, name: str) -> dict[str, int]:
+        if name == "expire":
+            self._org.expire_tokens()
+        return {
+            "token_requests": self._org.token_requests,
+            "api_requests": self._org.api_requests,
+            "rejected": self._org.rejected_requests,
+        }
+
+    def stop(self) -> None:
+        self._org.stop()
+
+
 class OrgProcess:
-    """A LocalOrg in a child process, steered over its stdin."""
+    """A LocalOrg in a child process, steered over its stdin (``--org-process``): its request
+    handling then does not compete with the contenders for this interpreter's GIL."""
 
     def __init__(self, scheme: str) -> None:
         self._child = subprocess.Popen(
@@ -90,6 +116,9 @@ class OrgProcess:
         self._child.wait(timeout=10)
 
 
+Org = InProcessOrg | OrgProcess
+
+
 class StaticBearer(AuthBase):
     """The physical limit: a fixed header, no token logic at all."""
 
@@ -119,14 +148,14 @@ class Results:
     findings: list[str] = field(default_factory=list)
 
 
-def _session(org: OrgProcess) -> requests.Session:
+def _session(org: Org) -> requests.Session:
     session = requests.Session()
     session.verify = org.ca_bundle or True
     session.trust_env = False  # so that REQUESTS_CA_BUNDLE cannot replace the org's CA
     return session
 
 
-def _static_token(org: OrgProcess) -> str:
+def _static_token(org: Org) -> str:
     answer = requests.post(
         org.url + "/services/oauth2/token",
         data={
@@ -141,7 +170,7 @@ def _static_token(org: OrgProcess) -> str:
     return token
 
 
-def _ours(org: OrgProcess) -> Contender:
+def _ours(org: Org) -> Contender:
     token_session = requests.Session()
     token_session.verify = org.ca_bundle or True
     auth = SalesforceAuth(org.url, org.client_id, org.client_secret, token_session=token_session)
@@ -150,14 +179,14 @@ def _ours(org: OrgProcess) -> Contender:
     return Contender("requests-sf-auth", session, auth)
 
 
-def _static(org: OrgProcess) -> Contender:
+def _static(org: Org) -> Contender:
     auth = StaticBearer(_static_token(org))
     session = _session(org)
     session.auth = auth
     return Contender("static header", session, auth, "never renews: fails after expiry")
 
 
-def _peer_requests_oauthlib(org: OrgProcess) -> Contender:
+def _peer_requests_oauthlib(org: Org) -> Contender:
     from oauthlib.oauth2 import BackendApplicationClient
     from requests_oauthlib import OAuth2Session
 
@@ -178,7 +207,7 @@ def _peer_requests_oauthlib(org: OrgProcess) -> Contender:
     return Contender("requests-oauthlib OAuth2Session", session, hot)
 
 
-def _peer_requests_oauth2client(org: OrgProcess) -> Contender:
+def _peer_requests_oauth2client(org: Org) -> Contender:
     from requests_oauth2client import OAuth2Client, OAuth2ClientCredentialsAuth
 
     token_session = requests.Session()
@@ -196,7 +225,7 @@ def _peer_requests_oauth2client(org: OrgProcess) -> Contender:
     return Contender("requests_oauth2client", session, auth)
 
 
-def _peer_requests_auth(org: OrgProcess) -> Contender:
+def _peer_requests_auth(org: Org) -> Contender:
     import requests_auth
 
     auth = requests_auth.OAuth2ClientCredentials(
@@ -221,7 +250,7 @@ PEERS = {
 }
 
 
-def contenders(org: OrgProcess, scheme: str, results: Results) -> list[Contender]:
+def contenders(org: Org, scheme: str, results: Results) -> list[Contender]:
     found = [_static(org), _ours(org)]
     for name, make in PEERS.items():
         try:
@@ -238,7 +267,7 @@ def contenders(org: OrgProcess, scheme: str, results: Results) -> list[Contender
 # -- the figures -------------------------------------------------------------------------------
 
 
-def hot_path(found: list[Contender], org: OrgProcess, rounds: int, calls: int) -> dict[str, float]:
+def hot_path(found: list[Contender], org: Org, rounds: int, calls: int) -> dict[str, float]:
     """µs per auth call with the token held, net of the loop's own cost."""
     request = requests.Request("GET", org.url + LIMITS).prepare()
     hooks = request.hooks["response"]
@@ -265,7 +294,7 @@ def hot_path(found: list[Contender], org: OrgProcess, rounds: int, calls: int) -
     return {name: max(statistics.median(s) - empty, 0.0) for name, s in samples.items()}
 
 
-def end_to_end(found: list[Contender], org: OrgProcess, pairs: int) -> dict[str, dict[str, float]]:
+def end_to_end(found: list[Contender], org: Org, pairs: int) -> dict[str, dict[str, float]]:
     """Median µs of one GET over each contender's keep-alive session, and its ratio to the
     static header.
 
@@ -295,7 +324,7 @@ def end_to_end(found: list[Contender], org: OrgProcess, pairs: int) -> dict[str,
     return figures
 
 
-def storm(contender: Contender, org: OrgProcess, threads: int, seconds: float) -> dict[str, int]:
+def storm(contender: Contender, org: Org, threads: int, seconds: float) -> dict[str, int]:
     """Many threads on one session while the org ends every session once, mid-run."""
     url = org.url + LIMITS
     before = org.command("stats")["token_requests"]
@@ -328,7 +357,7 @@ def storm(contender: Contender, org: OrgProcess, threads: int, seconds: float) -
 
 
 def memory(
-    contender: Contender, org: OrgProcess, hot_calls: int, requests_total: int, refresh_every: int
+    contender: Contender, org: Org, hot_calls: int, requests_total: int, refresh_every: int
 ) -> dict[str, float]:
     """Growth in traced memory, in KiB, over hot-path calls and over requests with refreshes."""
     request = requests.Request("GET", org.url + LIMITS).prepare()
@@ -369,6 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke run")
+    parser.add_argument(
+        "--org-process",
+        action="store_true",
+        help="serve the local org from a child process instead of this one",
+    )
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     results = Results(
@@ -377,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     saved_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
     for scheme in ("http", "https"):
-        org = OrgProcess(scheme)
+        org: Org = OrgProcess(scheme) if args.org_process else InProcessOrg(scheme)
         if org.ca_bundle:
             # Peers build their own sessions, where this variable beats session.verify.
             os.environ["REQUESTS_CA_BUNDLE"] = org.ca_bundle

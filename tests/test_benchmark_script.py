@@ -1,0 +1,36 @@
+"""The benchmark script keeps working: a quick run produces every figure for the plugin.
+
+It asserts on counts and structure only, never on times; the figures themselves are read by
+people, from the script's own table.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent / "benchmarks" / "bench_overhead.py"
+
+
+def test_a_quick_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    ours, static = "requests-sf-auth", "static header"
+    assert set(figures["hot_path"]) >= {ours, static}
+    assert set(figures["end_to_end"]) == {"http", "https"}
+    assert set(figures["end_to_end"]["https"][ours]) == {"median_us", "ratio"}
+    assert figures["storm"][ours]["token_requests"] == 2
+    assert figures["storm"][ours]["failed"] == 0
+    assert figures["storm"][static]["failed"] > 0  # the baseline cannot renew: the storm bit
+    assert all(kib < 1024 for kib in figures["memory"][ours].values())
+    assert "Targets for requests-sf-auth" in result.stdout
