@@ -4,8 +4,6 @@ for the org's hosts, and renews it once when Salesforce rejects it."""
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -15,11 +13,19 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.auth import AuthBase
 
+from .arguments import (
+    check_allowed_hosts,
+    check_api_version,
+    check_credential,
+    check_scope,
+    check_seconds,
+    check_timeout,
+)
 from .lifecycle import RenewalPolicy, TokenLifecycle
 from .replay import replay
 from .stores import TokenStore
 from .token import Timeout, Token, TokenEndpoint
-from .urls import Origin, parse_domain, require_safe_origin
+from .urls import Origin, parse_domain
 
 __all__ = ["DEFAULT_API_VERSION", "DEFAULT_TIMEOUT", "SalesforceAuth"]
 
@@ -29,7 +35,6 @@ DEFAULT_API_VERSION = "67.0"
 DEFAULT_TIMEOUT: Timeout = (10.0, 30.0)
 """Token requests give up after 10 s connecting or 30 s waiting for the answer."""
 
-_API_VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?")
 _BULK_PATH = "/services/async/"
 _BULK_HEADER = "X-SFDC-Session"
 
@@ -89,9 +94,9 @@ class SalesforceAuth(AuthBase):
         origin, token_url = parse_domain(domain)
         self.domain = origin.prefix
         """The org's My Domain URL, e.g. ``https://acme.my.salesforce.com``."""
-        self.api_version = _check_api_version(api_version)
+        self.api_version = check_api_version(api_version)
         """The REST API version relative paths resolve under, e.g. ``"67.0"``."""
-        self.allowed_origins = frozenset({origin, *_check_allowed_hosts(allowed_hosts)})
+        self.allowed_origins = frozenset({origin, *check_allowed_hosts(allowed_hosts)})
         """Origins that always receive the token, besides the instance URL's."""
         if token_session is not None and not isinstance(token_session, requests.Session):
             raise ValueError(
@@ -99,17 +104,17 @@ class SalesforceAuth(AuthBase):
             )
         endpoint = TokenEndpoint(
             url=token_url,
-            client_id=_check_credential("client_id", client_id),
-            client_secret=_check_credential("client_secret", client_secret),
-            scope=_check_scope(scope),
-            timeout=_check_timeout(timeout),
+            client_id=check_credential("client_id", client_id),
+            client_secret=check_credential("client_secret", client_secret),
+            scope=check_scope(scope),
+            timeout=check_timeout(timeout),
             verify_signature=bool(verify_signature),
         )
         if on_token is not None and not callable(on_token):
             raise ValueError(f"on_token must be callable, not {type(on_token).__name__}")
         policy = RenewalPolicy(
-            lifetime=_check_seconds("token_lifetime", token_lifetime, allow_none=True),
-            leeway=_check_seconds("leeway", leeway, allow_zero=True) or 0.0,
+            lifetime=check_seconds("token_lifetime", token_lifetime, allow_none=True),
+            leeway=check_seconds("leeway", leeway, allow_zero=True) or 0.0,
             introspect=bool(introspect),
             on_token=on_token,
         )
@@ -281,83 +286,3 @@ def _drop_bulk_header_leaving_origin(r: requests.Response) -> None:
     target = Origin.of(urljoin(r.url, r.headers.get("location", "")))
     if target != Origin.of(r.request.url or ""):
         del r.request.headers[_BULK_HEADER]
-
-
-def _check_seconds(
-    name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False
-) -> float | None:
-    if value is None and allow_none:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if (
-        isinstance(seconds, (int, float))
-        and not isinstance(seconds, bool)
-        and math.isfinite(seconds)
-        and (seconds > 0 or (allow_zero and seconds == 0))
-    ):
-        return float(seconds)
-    raise ValueError(f"{name} must be a positive number of seconds or a timedelta, not {value!r}")
-
-
-def _check_credential(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(
-            f"{name} must be a non-empty string: the external client app's "
-            f"{'Consumer Key' if name == 'client_id' else 'Consumer Secret'}"
-        )
-    if value != value.strip():
-        raise ValueError(f"{name} has leading or trailing white space; copy it again")
-    return value
-
-
-def _check_api_version(value: object) -> str:
-    match = _API_VERSION.fullmatch(str(value).strip())
-    if match is None:
-        raise ValueError(f"api_version {value!r} is not a version like '67.0'")
-    return f"{match.group(1)}.{match.group(2) or '0'}"
-
-
-def _check_scope(scope: object) -> str | None:
-    if scope is None:
-        return None
-    if isinstance(scope, str):
-        return scope
-    if isinstance(scope, Iterable) and all(isinstance(s, str) for s in scope):
-        return " ".join(scope)
-    raise ValueError(f"scope must be a string like 'api' or a list of strings, not {scope!r}")
-
-
-def _check_timeout(timeout: object) -> Timeout:
-    def ok(value: object) -> bool:
-        return (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and value > 0
-        )
-
-    if ok(timeout):
-        return float(timeout)  # type: ignore[arg-type]
-    if isinstance(timeout, tuple) and len(timeout) == 2 and all(ok(t) for t in timeout):
-        return (float(timeout[0]), float(timeout[1]))
-    raise ValueError(
-        f"timeout must be a positive, finite number of seconds or a (connect, read) pair, "
-        f"not {timeout!r}: a token request without a timeout can hang forever"
-    )
-
-
-def _check_allowed_hosts(hosts: Iterable[str]) -> list[Origin]:
-    if isinstance(hosts, str):
-        hosts = [hosts]
-    origins = []
-    for host in hosts:
-        if not isinstance(host, str) or not host.strip():
-            raise ValueError(f"allowed_hosts entries must be host names or URLs, not {host!r}")
-        text = host.strip() if "://" in host else "https://" + host.strip()
-        origin = require_safe_origin(text, "allowed_hosts entry")
-        if urlsplit(text).path not in ("", "/"):
-            raise ValueError(
-                f"allowed_hosts entry {host!r} has a path; give a host or scheme://host:port"
-            )
-        origins.append(origin)
-    return origins

@@ -153,10 +153,6 @@ class TokenLifecycle:
         """Fetch a new token now, or join a fetch that is already in flight."""
         return self._renew(self._token, reason=reason, force=True)
 
-    def forget(self) -> None:
-        """Drop the held token; the next :meth:`current` fetches a new one."""
-        self._token = None
-
     def revoke(self) -> bool:
         """Revoke the held token at the org and forget it. Returns False when no token was
         held or the org said it was already invalid; raises
