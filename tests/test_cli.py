@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,11 +79,20 @@ def test_check_stops_at_the_token_stage_with_a_plain_language_fix(
     assert salesforce_org.client_secret not in result.stdout + result.stderr
 
 
-def test_check_flags_login_domains_as_the_domain_stage() -> None:
-    env = {"SF_CLIENT_ID": "id", "SF_CLIENT_SECRET": "secret"}
+def test_check_warns_about_login_domains_and_goes_on_to_the_token_stage() -> None:
+    with socket.socket() as probe:  # a closed loopback port: the check must not leave loopback
+        probe.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    env = {
+        "SF_CLIENT_ID": "id",
+        "SF_CLIENT_SECRET": "secret",
+        **dict.fromkeys(("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"), dead_proxy),
+        **dict.fromkeys(("NO_PROXY", "no_proxy"), ""),
+    }
     result = run("check", "--domain", "https://login.salesforce.com", env=env)
-    assert result.returncode == 3
-    assert "FAILED domain: login.salesforce.com is a login domain" in result.stdout
+    assert "warn   domain: login.salesforce.com is a login domain" in result.stdout
+    assert "FAILED token:" in result.stdout
+    assert result.returncode == 4
 
 
 def test_check_reports_an_invalid_domain_shape() -> None:
