@@ -159,14 +159,18 @@ def test_an_endpoint_that_never_answers_times_out_within_the_configured_timeout(
     assert requests.get(salesforce_org.url + API, auth=auth).status_code == 200
 
 
-def test_refused_connection_surfaces_as_a_requests_connection_error() -> None:
-    org = LocalOrg().start()
-    url = org.url
-    org.stop()
+def test_refused_connection_surfaces_as_a_requests_connection_error_then_recovers() -> None:
+    stopped = LocalOrg().start()
+    port, client_id, secret = int(stopped.url.rsplit(":", 1)[1]), "3MVG9id", "s3cr3t-value"
+    stopped.stop()
     from requests_sf_auth import SalesforceAuth
 
+    auth = SalesforceAuth(f"http://127.0.0.1:{port}", client_id, secret)
     with pytest.raises(requests.ConnectionError):
-        SalesforceAuth(url, "id", "secret").instance_url
+        auth.instance_url
+    # The endpoint comes back on the same port: the same auth simply works.
+    with LocalOrg(port=port, client_id=client_id, client_secret=secret) as revived:
+        assert requests.get(revived.url + API, auth=auth).status_code == 200
 
 
 def test_token_endpoint_redirect_is_not_followed(salesforce_org: LocalOrg) -> None:

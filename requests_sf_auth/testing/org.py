@@ -153,8 +153,11 @@ class LocalOrg:
         api_versions: tuple[str, ...] = ("65.0", "66.0", "67.0"),
         session_timeout: float | None = None,
         record: bool = True,
+        port: int = 0,
     ) -> None:
         self.tls = tls
+        self.port = port
+        """The port to bind; 0 (the default) picks a free one."""
         self.client_id = client_id or "3MVG9" + secrets.token_urlsafe(30).replace("-", "x")
         self.client_secret = client_secret or secrets.token_hex(32).upper()
         self.api_versions = api_versions
@@ -182,9 +185,10 @@ class LocalOrg:
     # -- running ------------------------------------------------------------------------------
 
     def start(self) -> LocalOrg:
-        """Bind a free port on 127.0.0.1 and serve in a background thread."""
+        """Bind ``port`` (a free one by default) on 127.0.0.1 and serve in a background
+        thread."""
         context = self._tls_context() if self.tls else None
-        self._server = _Server(("127.0.0.1", 0), _Handler, org=self, context=context)
+        self._server = _Server(("127.0.0.1", self.port), _Handler, org=self, context=context)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="LocalOrg", daemon=True
         )
