@@ -83,7 +83,7 @@ def test_sessions_in_many_threads_share_one_auth(salesforce_org: LocalOrg) -> No
 def test_fetch_token_from_many_threads_joins_the_flight_in_progress(
     salesforce_org: LocalOrg, threads: int
 ) -> None:
-    salesforce_org.token_delay = 0.2
+    salesforce_org.token_delay = 0.5  # every thread must arrive while the fetch is in flight
     auth = salesforce_org.auth()
     tokens = run_together(threads, auth.fetch_token)
     assert len({t["access_token"] for t in tokens}) == 1
