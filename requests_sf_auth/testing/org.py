@@ -320,20 +320,24 @@ class LocalOrg:
 
     @property
     def api_requests(self) -> int:
-        """Requests received under ``/services/data/vNN.N/``."""
+        """Requests received under ``/services/data/vNN.N/`` and the Bulk API's
+        ``/services/async/``."""
         return self._state.api_requests
 
     @property
     def rejected_requests(self) -> int:
-        """API requests answered with 401."""
+        """API requests refused for their session: 401, or the Bulk API's 400
+        ``InvalidSessionId``."""
         return self._state.rejected_requests
 
     @property
     def introspect_requests(self) -> int:
+        """Requests received at ``/services/oauth2/introspect``."""
         return self._state.introspect_requests
 
     @property
     def revoke_requests(self) -> int:
+        """Requests received at ``/services/oauth2/revoke``."""
         return self._state.revoke_requests
 
     @property
