@@ -131,7 +131,7 @@ class LocalOrg:
       ``/services/data/vNN.N/`` needs a live token, answers ``401 INVALID_SESSION_ID``
       otherwise, and echoes the request as JSON; ``chatter/users/me`` answers a user record,
       ``test/redirect?to=URL&status=302`` redirects (``&expire=1`` also ends every session
-      first), and ``test/cookie?name=value`` sets a cookie.
+      first; the Bulk API path has it too), and ``test/cookie?name=value`` sets a cookie.
     * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
       ``exp`` is reported when ``session_timeout`` is set.
     * The Bulk API 1.0 under ``/services/async/`` wants ``X-SFDC-Session`` and answers a dead
@@ -730,10 +730,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         elif tail == "test/redirect":
-            status = int(params.get("status", ["302"])[0])
-            if params.get("expire") == ["1"]:
-                org.expire_tokens()
-            self._send(status, {"redirect": True}, headers={"Location": params["to"][0]})
+            self._redirect(params)
         elif tail == "test/cookie":
             cookies = {k: v[0] for k, v in params.items()}
             headers = [("Set-Cookie", f"{k}={v}; Path=/") for k, v in cookies.items()]
@@ -760,10 +757,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         params = parse_qs(query, keep_blank_values=True)
         if path.endswith("/test/redirect"):
-            status = int(params.get("status", ["302"])[0])
-            self._send(status, {"redirect": True}, headers={"Location": params["to"][0]})
-            return
-        self._send(200, self._echo(path, params, body))
+            self._redirect(params)
+        else:
+            self._send(200, self._echo(path, params, body))
+
+    def _redirect(self, params: dict[str, list[str]]) -> None:
+        if params.get("expire") == ["1"]:
+            self.org.expire_tokens()
+        status = int(params.get("status", ["302"])[0])
+        self._send(status, {"redirect": True}, headers={"Location": params["to"][0]})
 
     def _echo(self, path: str, params: dict[str, list[str]], body: bytes) -> dict[str, Any]:
         hidden = {"authorization", "x-sfdc-session"}
