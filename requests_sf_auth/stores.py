@@ -242,7 +242,8 @@ class RedisTokenStore:
 
     Give it a ``redis.Redis`` client or a URL such as ``redis://cache.internal:6379/0``. The
     lock is a Redis lock that expires after ``lock_timeout`` seconds, so a crashed holder
-    cannot block the fleet for longer. Records get a TTL when the token's lifetime is known.
+    cannot block the fleet for longer; waiters wait a second more than that before going on
+    without it. Records get a TTL when the token's lifetime is known.
     If Redis cannot be reached, every operation degrades to "no shared token" with a warning:
     the process fetches and uses its own token, and the user's request never fails because
     the cache is down.
@@ -297,8 +298,10 @@ class RedisTokenStore:
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[object]:
+        # A waiter outlasts the lock's expiry by a second, so that a dead holder's lock has
+        # surely expired before the waiter gives up and goes on without it.
         lock = self._client.lock(
-            key + ":lock", timeout=self.lock_timeout, blocking_timeout=self.lock_timeout
+            key + ":lock", timeout=self.lock_timeout, blocking_timeout=self.lock_timeout + 1.0
         )
         try:
             acquired = bool(lock.acquire())
@@ -310,7 +313,7 @@ class RedisTokenStore:
                 log.warning(
                     "token store lock %s not acquired within %g s; going on without it",
                     key,
-                    self.lock_timeout,
+                    self.lock_timeout + 1.0,
                 )
         try:
             yield None

@@ -3,7 +3,6 @@ error that leaves the auth ready to try again."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -151,11 +150,9 @@ def test_an_endpoint_that_never_answers_times_out_within_the_configured_timeout(
 ) -> None:
     auth = salesforce_org.auth(timeout=0.5)
     salesforce_org.fail_token_requests("hang")
-    started = time.monotonic()
-    with pytest.raises(requests.Timeout):
+    # The org never answers; urllib3 names the read timeout that gave up: ours.
+    with pytest.raises(requests.ReadTimeout, match=r"read timeout=0\.5"):
         requests.get(salesforce_org.url + API, auth=auth)
-    # Generous bound: proves it gave up by itself instead of hanging for the suite timeout.
-    assert time.monotonic() - started < 20
     assert requests.get(salesforce_org.url + API, auth=auth).status_code == 200
 
 
