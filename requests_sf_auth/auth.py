@@ -4,7 +4,6 @@ for the org's hosts, and renews it once when Salesforce rejects it."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
@@ -203,7 +202,7 @@ class SalesforceAuth(AuthBase):
             token = self._lifecycle.current()
             if not self._is_ours(origin, token):
                 return r
-        elif token.renew_at is not None and time.monotonic() >= token.renew_at:
+        elif token.renew_at is not None and token.is_due():  # inline test: no call when unset
             token = self._lifecycle.current()
         r.headers["Authorization"] = token.authorization
         if _BULK_PATH in url and urlsplit(url).path.startswith(_BULK_PATH):

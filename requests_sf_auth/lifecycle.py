@@ -28,6 +28,7 @@ from .token import (
     Token,
     TokenEndpoint,
     introspect_token,
+    monotonic_from_wall,
     request_token,
     revoke_token,
     token_from_record,
@@ -134,7 +135,7 @@ class TokenLifecycle:
         token = self._token
         if token is None:
             return self._renew(None, reason="first use")
-        if token.renew_at is not None and time.monotonic() >= token.renew_at:
+        if token.is_due():
             return self._renew(token, reason=token.renew_reason or "renewal due")
         return token
 
@@ -218,7 +219,7 @@ class TokenLifecycle:
                 if (
                     shared is not None
                     and (stale is None or shared.authorization != stale.authorization)
-                    and (shared.renew_at is None or time.monotonic() < shared.renew_at)
+                    and not shared.is_due()
                 ):
                     log.info("using the token in %r (reason: %s)", self._store, reason)
                     return shared, False
@@ -256,10 +257,7 @@ class TokenLifecycle:
         if not deadlines:
             return token
         wall, reason = min(deadlines)
-        # Converted to the monotonic clock once, so that a wall-clock jump later cannot
-        # stall or storm renewals.
-        renew_at = time.monotonic() + (wall - time.time())
-        return dataclasses.replace(token, renew_at=renew_at, renew_reason=reason)
+        return dataclasses.replace(token, renew_at=monotonic_from_wall(wall), renew_reason=reason)
 
     def _notify(self, token: Token) -> None:
         callback = self._policy.on_token

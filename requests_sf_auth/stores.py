@@ -67,6 +67,14 @@ class TokenStore(Protocol):
     def lock(self, key: str) -> contextlib.AbstractContextManager[object]: ...
 
 
+def _stamped(record: Record, ttl: float | None) -> Record:
+    """A copy of ``record`` that :func:`_fresh` treats as gone once ``ttl`` seconds pass."""
+    stored = dict(record)
+    if ttl is not None:
+        stored["store_expires_at"] = time.time() + ttl
+    return stored
+
+
 def _fresh(record: Any) -> Record | None:
     if not isinstance(record, dict):
         return None
@@ -100,10 +108,7 @@ class MemoryTokenStore:
         return _fresh(self._records.get(key))
 
     def save(self, key: str, record: Record, ttl: float | None) -> None:
-        stored = dict(record)
-        if ttl is not None:
-            stored["store_expires_at"] = time.time() + ttl
-        self._records[key] = stored
+        self._records[key] = _stamped(record, ttl)
 
     def delete(self, key: str) -> None:
         self._records.pop(key, None)
@@ -178,11 +183,8 @@ class FileTokenStore:
         return _fresh(self._read_all().get(key))
 
     def save(self, key: str, record: Record, ttl: float | None) -> None:
-        stored = dict(record)
-        if ttl is not None:
-            stored["store_expires_at"] = time.time() + ttl
         data = self._read_all()
-        data[key] = stored
+        data[key] = _stamped(record, ttl)
         self._write_all(data)
 
     def delete(self, key: str) -> None:

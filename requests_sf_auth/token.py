@@ -33,10 +33,12 @@ __all__ = [
     "TokenEndpoint",
     "expected_signature",
     "introspect_token",
+    "monotonic_from_wall",
     "redact",
     "request_token",
     "revoke_token",
     "token_from_record",
+    "wall_from_monotonic",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,17 @@ _SECRET_VALUE = re.compile(
     ),
     re.IGNORECASE,
 )
+
+
+def monotonic_from_wall(wall: float) -> float:
+    """The ``time.monotonic()`` moment of epoch time ``wall``. Deadlines are kept on the
+    monotonic clock so a wall-clock jump cannot stall or storm renewals."""
+    return time.monotonic() + (wall - time.time())
+
+
+def wall_from_monotonic(moment: float) -> float:
+    """The epoch time of ``time.monotonic()`` moment ``moment``, for sharing across processes."""
+    return time.time() + (moment - time.monotonic())
 
 
 def redact(text: str, *secrets: str) -> str:
@@ -101,12 +114,14 @@ class Token:
         except ValueError:
             return None
 
+    def is_due(self) -> bool:
+        """True once the renewal moment has passed; never for a token without one."""
+        return self.renew_at is not None and time.monotonic() >= self.renew_at
+
     def to_record(self) -> dict[str, Any]:
         """A JSON-safe copy for a token store: the response, when it arrived, and when it is
         due for renewal (as epoch seconds, since the monotonic clock is per process)."""
-        renew_after = None
-        if self.renew_at is not None:
-            renew_after = time.time() + (self.renew_at - time.monotonic())
+        renew_after = None if self.renew_at is None else wall_from_monotonic(self.renew_at)
         return {
             "response": dict(self.response),
             "received_at": self.received_at,
@@ -330,9 +345,7 @@ def token_from_record(record: Any, endpoint: TokenEndpoint) -> Token | None:
         log.warning("ignoring an unusable token from the store: %s", exc)
         return None
     received_at, renew_after = record.get("received_at"), record.get("renew_after")
-    renew_at = None
-    if isinstance(renew_after, (int, float)):
-        renew_at = time.monotonic() + (renew_after - time.time())
+    renew_at = monotonic_from_wall(renew_after) if isinstance(renew_after, (int, float)) else None
     reason = record.get("renew_reason")
     return dataclasses.replace(
         token,
