@@ -28,6 +28,7 @@ import requests
 from .auth import DEFAULT_API_VERSION, SalesforceAuth
 from .errors import TokenRequestError
 from .session import SalesforceSession
+from .token import SECRET_FIELDS
 from .urls import is_login_domain, parse_domain
 
 __all__ = ["main"]
@@ -260,7 +261,7 @@ def _token(args: argparse.Namespace, out: TextIO) -> int:
     except requests.RequestException as exc:
         print(f"{_PROG} token: {exc}", file=sys.stderr)
         return EXIT_TOKEN
-    shown = {k: v for k, v in token.items() if k not in ("access_token", "signature")}
+    shown = {k: v for k, v in token.items() if k not in SECRET_FIELDS}
     if "issued_at" in shown:
         try:
             moment = datetime.fromtimestamp(int(shown["issued_at"]) / 1000, tz=timezone.utc)
