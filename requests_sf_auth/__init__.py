@@ -4,14 +4,17 @@
 HTTP 401; ``SalesforceSession`` adds URLs relative to the org's REST API.
 """
 
-from .auth import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, SalesforceAuth
-from .errors import SalesforceAuthError, TokenRequestError, TokenRevocationError
-from .session import SalesforceSession, SalesforceURLMixin
-from .stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
+from ._auth import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, MAX_SENDS, SalesforceAuth
+from ._backoff import DEFAULT_TOKEN_BACKOFF
+from ._errors import SalesforceAuthError, TokenRequestError, TokenRevocationError
+from ._session import SalesforceSession, SalesforceURLMixin
+from ._stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 
 __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TOKEN_BACKOFF",
+    "MAX_SENDS",
     "FileTokenStore",
     "MemoryTokenStore",
     "RedisTokenStore",

@@ -1,5 +1,5 @@
 """``python -m requests_sf_auth``: the same command line as ``requests-sf-auth``."""
 
-from .cli import main
+from ._cli import main
 
 raise SystemExit(main())

@@ -1,6 +1,7 @@
-"""Shared fixtures. The fake org is the shipped ``requests_sf_auth.testing.LocalOrg``, through
-the ``salesforce_org`` / ``salesforce_org_https`` fixtures its pytest plugin registers: the
-suite tests against the same org users get."""
+"""Shared fixtures; helpers that are plain functions live in ``helpers.py``. The fake org is the
+shipped ``requests_sf_auth.testing.LocalOrg``, through the ``salesforce_org`` and
+``salesforce_org_https`` fixtures its pytest plugin registers: the suite tests against the same
+org users get."""
 
 from __future__ import annotations
 

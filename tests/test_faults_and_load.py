@@ -16,17 +16,6 @@ from urllib3.util.retry import Retry
 from requests_sf_auth.testing import LocalOrg
 
 
-def test_a_401_on_every_call_gives_exactly_one_retry_per_call(salesforce_org: LocalOrg) -> None:
-    salesforce_org.reject_api_with = "Session expired or invalid"
-    with salesforce_org.session() as sf:
-        responses = [sf.get("limits") for _ in range(3)]
-    assert [r.status_code for r in responses] == [401] * 3
-    assert [len(r.history) for r in responses] == [1] * 3
-    assert salesforce_org.api_requests == 6
-    # Each call's rejected token was the current one, so each renewed once: bounded, no loop.
-    assert salesforce_org.token_requests == 4
-
-
 def test_a_redirect_chain_with_a_401_in_the_middle_ends_with_the_new_token(
     org: LocalOrg,
 ) -> None:

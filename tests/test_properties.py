@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from requests_sf_auth import SalesforceAuth, SalesforceSession, TokenRequestError
+from requests_sf_auth._urls import Origin
 from requests_sf_auth.testing import LocalOrg
-from requests_sf_auth.urls import Origin
 
 # Header-safe printable ASCII without spaces: what a secret or a token can really contain.
 CREDENTIAL = st.text(
@@ -79,12 +79,17 @@ def everything_shown_by_error_and_renewal_paths(
             wrong.instance_url
         texts += [str(wrong_secret.value), repr(wrong_secret.value), repr(wrong)]
 
-        auth = SalesforceAuth(org.url, org.client_id, secret)
         for failure in ("echo_500", "invalid_json_200", "html_503", "login_domain"):
             org.fail_token_requests(failure)
+            failing = SalesforceAuth(org.url, org.client_id, secret)
             with pytest.raises(TokenRequestError) as failed:
-                auth.instance_url
-            texts += [str(failed.value), repr(failed.value), str(failed.value.args)]
+                failing.instance_url
+            with pytest.raises(TokenRequestError) as paused:  # raised again, without asking
+                failing.instance_url
+            for error in (failed.value, paused.value):
+                texts += [str(error), repr(error), str(error.args)]
+
+        auth = SalesforceAuth(org.url, org.client_id, secret)
 
         with SalesforceSession(auth) as sf:
             sf.get("limits")

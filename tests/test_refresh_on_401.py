@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from requests_sf_auth import SalesforceSession
+from requests_sf_auth import MAX_SENDS, SalesforceSession
 from requests_sf_auth.testing import LocalOrg
 
 
@@ -34,16 +34,23 @@ def test_expired_session_is_renewed_and_retried_without_the_caller_noticing(
     assert tokens[2] != tokens[0]  # the retry carried the new one
 
 
-def test_a_second_401_goes_back_to_the_caller_without_looping(org: LocalOrg) -> None:
+def test_a_401_no_token_fixes_goes_back_to_the_caller_after_max_sends(org: LocalOrg) -> None:
     with org.session() as sf:
         sf.get("limits")
         org.reject_api_with = "This session is not valid for use with the REST API"
         response = sf.get("limits")
+        again = sf.get("limits")
     assert response.status_code == 401
     assert response.json()[0]["message"] == "This session is not valid for use with the REST API"
-    assert [r.status_code for r in response.history] == [401]
-    assert org.api_requests == 3  # first call, the rejected one, exactly one retry
-    assert org.token_requests == 2
+    # The accepted token's 401 renews it; the new token's 401 is a refusal, which gets one
+    # renewal; MAX_SENDS then ends it.
+    assert [r.status_code for r in response.history] == [401] * (MAX_SENDS - 1)
+    assert org.token_requests == 3
+    # The next token's refusal opens a pause: its 401 comes back with no login and no resend.
+    assert again.status_code == 401
+    assert again.history == []
+    assert org.token_requests == 3
+    assert org.api_requests == 1 + MAX_SENDS + 1
 
 
 def test_retry_uses_the_same_keyword_arguments_and_works_for_streamed_responses(

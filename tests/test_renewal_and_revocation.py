@@ -15,6 +15,8 @@ import requests
 from requests_sf_auth import SalesforceAuth, TokenRequestError, TokenRevocationError
 from requests_sf_auth.testing import LocalOrg
 
+from helpers import once_resumed, wait_for
+
 LIMITS = "/services/data/v67.0/limits"
 
 
@@ -30,38 +32,46 @@ def sf_info_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def test_token_lifetime_renews_before_the_org_would_reject_the_token(
     sf_info_log: pytest.LogCaptureFixture,
 ) -> None:
-    with LocalOrg(session_timeout=0.5) as org:  # idle sessions die after 0.5 s
-        auth = org.auth(token_lifetime=0.6, leeway=0.3)
+    with LocalOrg(session_timeout=3) as org:  # idle sessions die after 3 s
+        auth = org.auth(token_lifetime=2, leeway=1)  # due 1 s after it was issued
         with org.session(auth) as sf:
             assert sf.get("limits").status_code == 200
-            time.sleep(0.55)  # the org has now ended the session; the plugin renews first
-            response = sf.get("limits")
-        assert response.status_code == 200
-        assert response.history == []
+            first = auth.token
+            time.sleep(1.1)
+            due = sf.get("limits")  # goes out with the due token, still alive at the org
+            wait_for(lambda: auth.token != first)  # renewed in the background meanwhile
+            after = sf.get("limits")
+        assert due.status_code == after.status_code == 200
+        assert due.history == after.history == []
+        assert after.request.headers["Authorization"] != due.request.headers["Authorization"]
         assert org.token_requests == 2
         assert org.rejected_requests == 0
     assert "reason: lifetime" in sf_info_log.text
 
 
-def test_lifetime_renewal_from_many_threads_is_one_fetch() -> None:
+def test_lifetime_renewal_from_many_threads_is_one_fetch_and_no_request_waits_for_it() -> None:
     with LocalOrg() as org:
         auth = org.auth(token_lifetime=timedelta(seconds=0.4), leeway=timedelta(seconds=0.2))
         auth.instance_url
+        old = f"Bearer {auth.token['access_token']}"
         time.sleep(0.25)
-        org.token_delay = 0.2
+        org.token_delay = 0.3  # the renewal stays in flight while every thread calls
         barrier = threading.Barrier(16)
-        statuses: list[int] = []
+        sent: list[tuple[int, str]] = []
 
         def call() -> None:
             barrier.wait()
-            statuses.append(requests.get(org.url + LIMITS, auth=auth).status_code)
+            response = requests.get(org.url + LIMITS, auth=auth)
+            sent.append((response.status_code, response.request.headers["Authorization"]))
 
         threads = [threading.Thread(target=call) for _ in range(16)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert statuses == [200] * 16
+        # Each call went out with the due token at once: none waited for the new one.
+        assert sent == [(200, old)] * 16
+        wait_for(lambda: f"Bearer {auth.token['access_token']}" != old)
         assert org.token_requests == 2
 
 
@@ -96,14 +106,16 @@ def test_renewal_options_are_validated(kwargs: dict[str, Any], message: str) -> 
 def test_introspection_sets_the_renewal_moment_from_exp(
     sf_info_log: pytest.LogCaptureFixture,
 ) -> None:
-    with LocalOrg(session_timeout=3) as org:
-        auth = org.auth(introspect=True, leeway=1.5)
+    with LocalOrg(session_timeout=4) as org:
+        auth = org.auth(introspect=True, leeway=1)
         with org.session(auth) as sf:
             sf.get("limits")
+            first = auth.token
             assert org.introspect_requests == 1
-            # exp is 2 to 3 s away (whole seconds), less 1.5 s of leeway: due within 1.5 s.
-            time.sleep(1.6)
-            response = sf.get("limits")
+            # exp is 3 to 4 s away (whole seconds), less 1 s of leeway: due within 3 s.
+            time.sleep(3.05)
+            response = sf.get("limits")  # the due token, still alive; renewal runs meanwhile
+            wait_for(lambda: auth.token != first)
         assert response.history == []
         assert org.token_requests == 2
         assert org.introspect_requests == 2
@@ -189,7 +201,7 @@ def test_revocation_that_cannot_reach_the_org_raises_and_keeps_the_token(
 
 
 def test_revocation_errors_name_the_status(salesforce_org: LocalOrg) -> None:
-    from requests_sf_auth.token import Token, revoke_token
+    from requests_sf_auth._token import Token, revoke_token
 
     auth = salesforce_org.auth()
     auth.instance_url
@@ -248,7 +260,7 @@ def test_a_tampered_or_missing_signature_is_rejected_and_the_token_not_used(
         requests.get(salesforce_org.url + LIMITS, auth=auth)
     assert auth.token is None
     assert salesforce_org.api_requests == 0
-    assert requests.get(salesforce_org.url + LIMITS, auth=auth).ok
+    assert once_resumed(lambda: requests.get(salesforce_org.url + LIMITS, auth=auth)).ok
 
 
 def test_signature_is_not_checked_by_default(salesforce_org: LocalOrg) -> None:

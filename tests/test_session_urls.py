@@ -11,8 +11,8 @@ import requests
 import requests_cache
 
 from requests_sf_auth import SalesforceAuth, SalesforceSession, SalesforceURLMixin
+from requests_sf_auth._urls import resolve_api_url
 from requests_sf_auth.testing import LocalOrg
-from requests_sf_auth.urls import resolve_api_url
 
 BASE = "https://acme.my.salesforce.com"
 

@@ -13,6 +13,8 @@ from requests.adapters import HTTPAdapter
 from requests_sf_auth import SalesforceAuthError, TokenRequestError
 from requests_sf_auth.testing import TOKEN_FAILURES, LocalOrg
 
+from helpers import once_resumed
+
 API = "/services/data/v67.0/limits"
 
 
@@ -66,7 +68,7 @@ def test_each_documented_salesforce_error_raises_token_request_error_with_a_fix(
     salesforce_org: LocalOrg, failure: str
 ) -> None:
     error, hint_words = DOCUMENTED[failure]
-    auth = salesforce_org.auth()
+    auth = salesforce_org.auth(token_backoff=(0.2, 0.5))  # a rate limit pauses the longest
     salesforce_org.fail_token_requests(failure)
     with pytest.raises(TokenRequestError) as excinfo:
         requests.get(salesforce_org.url + API, auth=auth)
@@ -81,8 +83,9 @@ def test_each_documented_salesforce_error_raises_token_request_error_with_a_fix(
     assert error in str(exc)
     assert exc.error_description in str(exc)
     assert "fix: " in str(exc)
-    # Nothing is poisoned: once the cause is gone, the very next call works.
-    assert requests.get(salesforce_org.url + API, auth=auth).status_code == 200
+    # Nothing is poisoned: once the cause is gone and the pause it opened has passed, the
+    # next call works.
+    assert once_resumed(lambda: requests.get(salesforce_org.url + API, auth=auth)).ok
 
 
 def test_wrong_secret_and_wrong_client_id_are_told_apart(salesforce_org: LocalOrg) -> None:
@@ -117,7 +120,7 @@ def test_unusable_answers_raise_naming_status_and_snippet_then_recover(
             sf.get("limits")
         assert excinfo.value.error is None
         assert auth.token is None
-        assert sf.get("limits").status_code == 200
+        assert once_resumed(lambda: sf.get("limits")).status_code == 200
 
 
 def test_a_truncated_token_in_a_broken_answer_is_not_shown(salesforce_org: LocalOrg) -> None:
@@ -153,7 +156,7 @@ def test_an_endpoint_that_never_answers_times_out_within_the_configured_timeout(
     # The org never answers; urllib3 names the read timeout that gave up: ours.
     with pytest.raises(requests.ReadTimeout, match=r"read timeout=0\.5"):
         requests.get(salesforce_org.url + API, auth=auth)
-    assert requests.get(salesforce_org.url + API, auth=auth).status_code == 200
+    assert once_resumed(lambda: requests.get(salesforce_org.url + API, auth=auth)).ok
 
 
 def test_refused_connection_surfaces_as_a_requests_connection_error_then_recovers() -> None:
@@ -167,7 +170,7 @@ def test_refused_connection_surfaces_as_a_requests_connection_error_then_recover
         auth.instance_url
     # The endpoint comes back on the same port: the same auth simply works.
     with LocalOrg(port=port, client_id=client_id, client_secret=secret) as revived:
-        assert requests.get(revived.url + API, auth=auth).status_code == 200
+        assert once_resumed(lambda: requests.get(revived.url + API, auth=auth)).ok
 
 
 def test_token_endpoint_redirect_is_not_followed(salesforce_org: LocalOrg) -> None:

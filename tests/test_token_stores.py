@@ -22,7 +22,7 @@ import redis
 import requests
 
 from requests_sf_auth import SalesforceAuth, SalesforceSession
-from requests_sf_auth.stores import (
+from requests_sf_auth._stores import (
     FileTokenStore,
     MemoryTokenStore,
     RedisTokenStore,

@@ -392,7 +392,7 @@ class LocalOrg:
             self._state.tokens[token] = _TokenRecord(issued_at=now, last_used=now)
         issued_at = str(int(now * 1000))
         identity = f"https://login.salesforce.com/id/{_ORG_ID}/{_USER_ID}"
-        # Computed here rather than with requests_sf_auth.token.expected_signature, so the
+        # Computed here rather than with requests_sf_auth._token.expected_signature, so the
         # plugin's verifier is checked against an independent implementation of the recipe.
         signature = base64.b64encode(
             hmac.new(

@@ -25,11 +25,11 @@ from typing import Any, NoReturn, TextIO
 
 import requests
 
-from .auth import DEFAULT_API_VERSION, SalesforceAuth
-from .errors import TokenRequestError
-from .session import SalesforceSession
-from .token import SECRET_FIELDS
-from .urls import is_login_domain, parse_domain
+from ._auth import DEFAULT_API_VERSION, SalesforceAuth
+from ._errors import TokenRequestError
+from ._session import SalesforceSession
+from ._token import SECRET_FIELDS
+from ._urls import is_login_domain, parse_domain
 
 __all__ = ["main"]
 

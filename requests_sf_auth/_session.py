@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-from .auth import SalesforceAuth
-from .urls import Origin, resolve_api_url
+from ._auth import SalesforceAuth
+from ._urls import Origin, resolve_api_url
 
 __all__ = ["SalesforceSession", "SalesforceURLMixin"]
 
@@ -24,7 +24,7 @@ class SalesforceURLMixin:
 
     A URL without a scheme is resolved by RFC 3986 against
     ``{instance_url}/services/data/v{api_version}/`` (see
-    :func:`requests_sf_auth.urls.resolve_api_url`), fetching a token first if the instance URL
+    :func:`requests_sf_auth._urls.resolve_api_url`), fetching a token first if the instance URL
     is not yet known. Absolute URLs are untouched. The caller's ``requests.Request`` is never
     modified.
     """

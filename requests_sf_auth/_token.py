@@ -1,7 +1,7 @@
 """One token request: build it with oauthlib, send it, and turn the answer into a :class:`Token`
-or a :class:`~requests_sf_auth.errors.TokenRequestError`.
+or a :class:`~requests_sf_auth._errors.TokenRequestError`.
 
-This module knows nothing about caching, threads or retries; :mod:`requests_sf_auth.lifecycle`
+This module knows nothing about caching, threads or retries; :mod:`requests_sf_auth._lifecycle`
 decides when to call :func:`request_token`.
 """
 
@@ -15,16 +15,18 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote, quote_plus
 
 import requests
 from oauthlib.oauth2 import BackendApplicationClient, MissingTokenError, OAuth2Error
 
-from .errors import TokenRequestError, TokenRevocationError, hint_for
-from .urls import Origin, require_safe_origin
+from ._backoff import seconds
+from ._errors import TokenRequestError, TokenRevocationError, hint_for
+from ._transport import Answer, Timeout, overall, post_form
+from ._urls import Origin, require_safe_origin
 
 __all__ = [
     "SECRET_FIELDS",
@@ -37,14 +39,12 @@ __all__ = [
     "redact",
     "request_token",
     "revoke_token",
+    "scope_text",
     "token_from_record",
     "wall_from_monotonic",
 ]
 
 log = logging.getLogger(__name__)
-
-Timeout = float | tuple[float, float]
-"""What requests accepts as ``timeout=``: one number, or (connect, read) in seconds."""
 
 SECRET_FIELDS = frozenset({"access_token", "signature", "refresh_token", "id_token"})
 """Token-response fields that are credentials, or derived from one, and never shown."""
@@ -111,7 +111,7 @@ class Token:
         raw = self.response.get("issued_at")
         try:
             return int(str(raw)) / 1000.0
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
 
     def is_due(self) -> bool:
@@ -139,7 +139,13 @@ class Token:
 
 @dataclass(frozen=True, repr=False)
 class TokenEndpoint:
-    """Where and how to ask for a token. Holds the client secret; its repr never shows it."""
+    """Where and how to ask for a token. Holds the client secret; its repr never shows it.
+
+    Validates itself: ``client_id`` and ``client_secret`` must be non-empty strings without
+    surrounding white space, ``scope`` a string or ``None``, and ``timeout`` positive, finite
+    seconds or a (connect, read) pair of them. Anything else raises ``ValueError`` naming the
+    argument and the fix.
+    """
 
     url: str
     client_id: str
@@ -147,6 +153,25 @@ class TokenEndpoint:
     scope: str | None
     timeout: Timeout
     verify_signature: bool = False
+
+    def __post_init__(self) -> None:
+        for name, what in (("client_id", "Consumer Key"), ("client_secret", "Consumer Secret")):
+            value: object = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(
+                    f"{name} must be a non-empty string: the external client app's {what}"
+                )
+            if value != value.strip():
+                raise ValueError(f"{name} has leading or trailing white space; copy it again")
+        if self.scope is not None and not isinstance(self.scope, str):
+            raise ValueError(f"scope must be a string like 'api', not {self.scope!r}")
+        object.__setattr__(self, "timeout", _checked_timeout(self.timeout))
+        object.__setattr__(self, "verify_signature", bool(self.verify_signature))
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one exchange with the endpoint may take at most, connect and read together."""
+        return overall(self.timeout)
 
     @property
     def introspect_url(self) -> str:
@@ -160,6 +185,33 @@ class TokenEndpoint:
         return f"<TokenEndpoint {self.url} client_id={self.client_id!r}>"
 
 
+def _checked_timeout(timeout: object) -> Timeout:
+    problem = (
+        f"timeout must be a positive, finite number of seconds or a (connect, read) pair, "
+        f"not {timeout!r}: a token request without a timeout can hang forever"
+    )
+    try:
+        if isinstance(timeout, tuple) and len(timeout) == 2:
+            return (seconds("timeout", timeout[0]), seconds("timeout", timeout[1]))
+        if isinstance(timeout, (int, float)):
+            return seconds("timeout", timeout)
+    except ValueError:
+        pass
+    raise ValueError(problem)
+
+
+def scope_text(scope: object) -> str | None:
+    """The ``scope`` argument, a string or a list of strings, as the space-separated string
+    the token request sends. Raises ``ValueError`` for anything else."""
+    if scope is None or isinstance(scope, str):
+        return scope
+    if isinstance(scope, Iterable) and not isinstance(scope, bytes):
+        items = list(scope)
+        if all(isinstance(item, str) for item in items):
+            return " ".join(items)
+    raise ValueError(f"scope must be a string like 'api' or a list of strings, not {scope!r}")
+
+
 def expected_signature(client_secret: str, identity: str, issued_at: str) -> str:
     """``base64(HMAC-SHA256(client_secret, id + issued_at))``: the documented recipe for the
     token response's ``signature`` (not confirmed by Salesforce for this flow)."""
@@ -169,53 +221,35 @@ def expected_signature(client_secret: str, identity: str, issued_at: str) -> str
     return base64.b64encode(digest).decode()
 
 
-def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
-    # Passed as auth= so that a session-wide auth on a user's token_session, possibly this
-    # very plugin, is never applied to the token request itself.
-    return r
-
-
 def request_token(endpoint: TokenEndpoint, session: requests.Session) -> Token:
     """POST the client-credentials grant to ``endpoint`` through ``session`` and parse the answer.
 
-    Raises :class:`TokenRequestError` for any answer that is not a usable token, and lets
-    ``requests`` exceptions (timeouts, refused connections, TLS failures) propagate unchanged.
-    Redirects are not followed: a 307 would carry the secret to wherever it points.
-
-    TLS is verified as ``session.verify`` says. When that is left at its default (``True``),
-    ``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` apply as usual; a CA bundle set on the session
-    explicitly wins over them, unlike in plain requests, where the environment overrides it.
+    Raises :class:`TokenRequestError` for any answer that is not a usable token, and
+    ``requests`` exceptions (timeouts, refused connections, TLS failures) for a failed
+    exchange; the whole exchange is bounded by ``endpoint.deadline``
+    (see :func:`~requests_sf_auth._transport.post_form`).
     """
     client = BackendApplicationClient(client_id=endpoint.client_id)
     body = client.prepare_request_body(
         include_client_id=True, client_secret=endpoint.client_secret, scope=endpoint.scope
     )
-    response = _post_form(session, endpoint.url, body, endpoint.timeout)
-    try:
-        return _parse(response, client, endpoint)
-    finally:
-        response.close()
+    answer = post_form(session, endpoint.url, body, endpoint.timeout)
+    return _parse(answer, client, endpoint)
 
 
-def _post_form(
-    session: requests.Session, url: str, body: str | dict[str, str], timeout: Timeout
-) -> requests.Response:
-    return session.post(
-        url,
-        data=body,
-        headers={
-            "Accept": "application/json",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        timeout=timeout,
-        verify=None if session.verify is True else session.verify,
-        allow_redirects=False,
-        auth=_no_auth,
-    )
+@dataclass(frozen=True)
+class Introspection:
+    """What introspection said of an active token: ``exp`` and, when sent, ``iat``, both in
+    the org's epoch seconds."""
+
+    exp: float
+    iat: float | None
 
 
-def introspect_token(endpoint: TokenEndpoint, session: requests.Session, token: Token) -> float:
-    """Ask the org when ``token`` expires; returns ``exp`` in epoch seconds.
+def introspect_token(
+    endpoint: TokenEndpoint, session: requests.Session, token: Token
+) -> Introspection:
+    """Ask the org when ``token`` expires.
 
     Raises :class:`TokenRequestError` when the answer is not an active token with an ``exp``
     (``{"active": false}`` included), and ``requests`` exceptions when the org is unreachable.
@@ -226,58 +260,64 @@ def introspect_token(endpoint: TokenEndpoint, session: requests.Session, token: 
         "client_id": endpoint.client_id,
         "client_secret": endpoint.client_secret,
     }
-    with _post_form(session, endpoint.introspect_url, form, endpoint.timeout) as response:
-        payload = _json_object(response.text) if response.status_code == 200 else None
+    answer = post_form(session, endpoint.introspect_url, form, endpoint.timeout)
+    payload = _json_object(answer.text) if answer.status == 200 else None
     if payload is None:
         raise TokenRequestError(
-            f"introspection at {endpoint.introspect_url} answered HTTP {response.status_code}",
-            status_code=response.status_code,
+            f"introspection at {endpoint.introspect_url} answered HTTP {answer.status}",
+            status_code=answer.status,
         )
-    exp = payload.get("exp")
-    if payload.get("active") is not True or not isinstance(exp, (int, float)):
+    exp, iat = payload.get("exp"), payload.get("iat")
+    if payload.get("active") is not True or not _is_epoch(exp):
         raise TokenRequestError(
             f"introspection at {endpoint.introspect_url} reported no expiry "
             f"(active={payload.get('active')!r})",
-            status_code=response.status_code,
+            status_code=answer.status,
         )
-    return float(exp)
+    return Introspection(float(exp), float(iat) if _is_epoch(iat) else None)
+
+
+def _is_epoch(value: object) -> TypeGuard[float]:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 < value < 1e11  # seconds, not milliseconds, and finite
+    )
 
 
 def revoke_token(endpoint: TokenEndpoint, session: requests.Session, token: Token) -> bool:
     """Revoke ``token`` at the org. Returns True when revoked, False when the org says it was
     no longer valid (``invalid_token``); raises :class:`TokenRevocationError` otherwise, and
     ``requests`` exceptions when the org is unreachable."""
-    form = {"token": token.access_token}
-    with _post_form(session, endpoint.revoke_url, form, endpoint.timeout) as response:
-        status, text = response.status_code, response.text
-    if status == 200:
+    answer = post_form(
+        session, endpoint.revoke_url, {"token": token.access_token}, endpoint.timeout
+    )
+    if answer.status == 200:
         return True
-    payload = _json_object(text) or {}
+    payload = _json_object(answer.text) or {}
     error = payload.get("error")
-    if status == 400 and error == "invalid_token":
+    if answer.status == 400 and error == "invalid_token":
         return False
+    description = payload.get("error_description") or "(no description)"
     raise TokenRevocationError(
-        f"revocation at {endpoint.revoke_url} failed with HTTP {status}: "
-        f"{error or 'no OAuth error'}: {payload.get('error_description') or '(no description)'}",
+        f"revocation at {endpoint.revoke_url} failed with HTTP {answer.status}: "
+        f"{error or 'no OAuth error'}: {description}",
         error=error if isinstance(error, str) else None,
-        status_code=status,
+        status_code=answer.status,
     )
 
 
-def _parse(
-    response: requests.Response, client: BackendApplicationClient, endpoint: TokenEndpoint
-) -> Token:
-    status = response.status_code
+def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndpoint) -> Token:
+    status, text = answer.status, answer.text
     if 300 <= status < 400:
         raise TokenRequestError(
             f"token endpoint {endpoint.url} redirected (HTTP {status}) instead of answering; "
             "use the org's My Domain URL exactly",
             status_code=status,
         )
-    text = response.text
-    payload = _json_object(text)
+    payload = None if answer.truncated else _json_object(text)
     if payload is None:
-        raise _unexpected(status, text, endpoint)
+        raise _unexpected(answer, endpoint)
     try:
         client.parse_request_body_response(text, scope=endpoint.scope)
     except MissingTokenError:
@@ -293,7 +333,7 @@ def _parse(
         # behaviour for the whole process, so it is noted and accepted here.
         log.debug("token scope differs from the requested one: %s", exc)
     if status != 200:
-        raise _unexpected(status, text, endpoint)
+        raise _unexpected(answer, endpoint)
     return _token_from(payload, endpoint)
 
 
@@ -305,16 +345,18 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _unexpected(status: int, text: str, endpoint: TokenEndpoint) -> TokenRequestError:
-    if not text.strip():
+def _unexpected(answer: Answer, endpoint: TokenEndpoint) -> TokenRequestError:
+    if not answer.text.strip():
         what = "an empty body"
     else:
-        snippet = " ".join(redact(text, endpoint.client_secret).split())
+        snippet = " ".join(redact(answer.text, endpoint.client_secret).split())
         if len(snippet) > _SNIPPET_CHARS:
             snippet = snippet[:_SNIPPET_CHARS] + "..."
-        what = f"an unexpected body: {snippet!r}"
+        size = "a body over 64 KiB" if answer.truncated else "an unexpected body"
+        what = f"{size}: {snippet!r}"
     return TokenRequestError(
-        f"token endpoint {endpoint.url} answered HTTP {status} with {what}", status_code=status
+        f"token endpoint {endpoint.url} answered HTTP {answer.status} with {what}",
+        status_code=answer.status,
     )
 
 

@@ -8,12 +8,16 @@ thread.
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 __all__ = [
     "TOKEN_PATH",
     "Origin",
+    "allowed_origins",
+    "api_version",
     "is_login_domain",
     "is_loopback",
     "parse_domain",
@@ -25,6 +29,7 @@ __all__ = [
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a password
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOGIN_DOMAINS = frozenset({"login.salesforce.com", "test.salesforce.com"})
+_API_VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?")
 
 
 def is_loopback(host: str) -> bool:
@@ -155,3 +160,30 @@ def resolve_api_url(url: str, instance_url: str, api_version: str) -> str:
             "pass an absolute URL (https://host/...) to call another host"
         )
     return urljoin(versioned_base(instance_url, api_version), url)
+
+
+def api_version(value: object) -> str:
+    """``"67.0"``, ``"v67.0"`` or ``"67"``, normalised to ``"67.0"``; ``ValueError`` otherwise."""
+    match = _API_VERSION.fullmatch(str(value).strip())
+    if match is None:
+        raise ValueError(f"api_version {value!r} is not a version like '67.0'")
+    return f"{match.group(1)}.{match.group(2) or '0'}"
+
+
+def allowed_origins(hosts: Iterable[str]) -> list[Origin]:
+    """The ``allowed_hosts`` argument as origins: host names (https on 443 is assumed) or
+    ``scheme://host[:port]``; a single string is one host. ``ValueError`` for anything else."""
+    if isinstance(hosts, str):
+        hosts = [hosts]
+    origins = []
+    for host in hosts:
+        if not isinstance(host, str) or not host.strip():
+            raise ValueError(f"allowed_hosts entries must be host names or URLs, not {host!r}")
+        text = host.strip() if "://" in host else "https://" + host.strip()
+        origin = require_safe_origin(text, "allowed_hosts entry")
+        if urlsplit(text).path not in ("", "/"):
+            raise ValueError(
+                f"allowed_hosts entry {host!r} has a path; give a host or scheme://host:port"
+            )
+        origins.append(origin)
+    return origins

@@ -88,8 +88,10 @@ class TokenRequestError(SalesforceAuthError):
     ``error`` and ``error_description`` are Salesforce's OAuth error fields when it sent them
     (``None`` for an HTML page, an empty body, or another answer that is not an OAuth error);
     ``status_code`` is the HTTP status, or ``None`` when the failure is in the response content
-    itself. ``hint`` is a one-line fix when one is known. The message names all of these and a
-    short snippet of an unexpected answer, never the client secret or a token.
+    itself. ``hint`` is a one-line fix when one is known. ``retry_after`` is set on an error
+    raised without asking, while token requests are paused after failures (``token_backoff``):
+    the seconds until the next attempt. The message names all of these and a short snippet of
+    an unexpected answer, never the client secret or a token.
     """
 
     def __init__(
@@ -100,14 +102,28 @@ class TokenRequestError(SalesforceAuthError):
         error_description: str | None = None,
         status_code: int | None = None,
         hint: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
+        self.message = message
         self.error = error
         self.error_description = error_description
         self.status_code = status_code
         self.hint = hint
+        self.retry_after = retry_after
         full = f"{message}; fix: {hint}" if hint else message
         # No response or request is attached: the token request's body holds the secret.
         super().__init__(full)
+
+    def again(self, note: str, *, retry_after: float | None) -> TokenRequestError:
+        """A copy of this error with ``note`` added to its message, to raise once more."""
+        return TokenRequestError(
+            f"{self.message}; {note}",
+            error=self.error,
+            error_description=self.error_description,
+            status_code=self.status_code,
+            hint=self.hint,
+            retry_after=retry_after,
+        )
 
 
 class TokenRevocationError(SalesforceAuthError):

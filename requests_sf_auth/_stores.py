@@ -9,7 +9,7 @@ The hot path never touches a store: each process keeps the token it last saw and
 store only when it has none, when its token is rejected, or when renewal is due. A token from a
 store is still validated by use, like any other: a 401 leads to one fleet-wide refresh.
 
-Records are JSON-safe dicts made by :meth:`requests_sf_auth.token.Token.to_record`; keys come
+Records are JSON-safe dicts made by :meth:`requests_sf_auth._token.Token.to_record`; keys come
 from :func:`store_key` and never contain the secret.
 """
 
@@ -87,9 +87,9 @@ def _fresh(record: Any) -> Record | None:
 class MemoryTokenStore:
     """Shares a token between the auth objects of one process that are given the same store.
 
-    Each :class:`~requests_sf_auth.SalesforceAuth` without a ``token_store`` gets a private one
-    of these, which is exactly the plugin's behaviour without any store. It cannot be shared
-    with other processes: a pickled copy starts empty.
+    Pass one to several :class:`~requests_sf_auth.SalesforceAuth` objects to give them one
+    token; an auth without a ``token_store`` keeps its token to itself and touches no store
+    code at all. It cannot be shared with other processes: a pickled copy starts empty.
     """
 
     def __init__(self) -> None:

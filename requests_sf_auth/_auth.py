@@ -1,0 +1,384 @@
+"""``SalesforceAuth``: the requests auth plugin, and the whole send-and-resend path.
+
+A request leaves through :meth:`SalesforceAuth.__call__`, which adds the token when the URL is
+on one of the org's origins. Its answer comes back through :meth:`SalesforceAuth._on_response`.
+An accepted answer is returned at once. A rejected one (401, or the Bulk API's 400
+``InvalidSessionId``) goes to :meth:`SalesforceAuth._resend_after_rejection`, which asks the
+lifecycle for a token to resend with and resends, at most :data:`MAX_SENDS` sends in all. When
+to fetch, and when to wait instead, is the lifecycle's (:mod:`requests_sf_auth._lifecycle`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.auth import AuthBase
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
+
+from ._backoff import DEFAULT_TOKEN_BACKOFF, BackoffPolicy, seconds
+from ._lifecycle import RenewalPolicy, TokenLifecycle
+from ._stores import TokenStore
+from ._token import Token, TokenEndpoint, scope_text
+from ._transport import Timeout
+from ._urls import Origin, allowed_origins, parse_domain
+from ._urls import api_version as parse_api_version
+
+__all__ = ["DEFAULT_API_VERSION", "DEFAULT_TIMEOUT", "MAX_SENDS", "SalesforceAuth"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = "67.0"
+DEFAULT_TIMEOUT: Timeout = (10.0, 30.0)
+"""Token requests give up after 10 s connecting or 30 s waiting, and 40 s in all."""
+
+MAX_SENDS = 3
+"""How many times one request is sent at most, the first time included. A rejected token is
+renewed and the request resent; when the resend's token was itself ended by a later expiry
+before it arrived, it is renewed and resent once more. Then the rejection is returned."""
+
+_BULK_PATH = "/services/async/"
+_BULK_HEADER = "X-SFDC-Session"
+_VERSIONS_PATHS = ("/services/data", "/services/data/")  # answered without a token
+# What HTTPAdapter.send takes. Hooks may receive more: requests-cache, for one, passes
+# allow_redirects along, which the adapter would refuse.
+_ADAPTER_KWARGS = frozenset({"stream", "timeout", "verify", "cert", "proxies"})
+
+
+class SalesforceAuth(AuthBase):
+    """Authenticates requests to one Salesforce org with the OAuth 2.0 client-credentials flow.
+
+    Attach it as ``auth=`` to a request or a session. It fetches a token on the first request
+    that needs one, reuses it until Salesforce rejects it, then fetches one new token and sends
+    the rejected request again. Constructing it makes no network call.
+
+    The ``Authorization: Bearer`` header goes only to the org's instance URL, to ``domain``
+    and to ``allowed_hosts`` (each compared by scheme, host and port); requests to any other
+    origin pass through untouched. One instance may be shared by any number of threads and
+    sessions: concurrent requests that need a token cause a single token request.
+
+    What failure costs grows with time, never with traffic. After a failed token request, or
+    when Salesforce refuses fresh tokens, token requests pause for ``token_backoff[0]``
+    seconds, doubling up to ``token_backoff[1]``: meanwhile a request without a token fails
+    fast with the last error, and a rejected one gets its 401 back as it is.
+
+    Requests to the Bulk API 1.0 (``/services/async/``) also get the ``X-SFDC-Session``
+    header it requires, and its expired-session answer (400 ``InvalidSessionId``) is treated
+    like a 401.
+
+    Optional renewal before expiry (see :class:`~requests_sf_auth._lifecycle.RenewalPolicy`):
+    ``token_lifetime`` (seconds or a ``timedelta``, the org's session timeout) and
+    ``introspect=True`` renew a token ``leeway`` before it would die, in the background while
+    requests go on with the current one. ``verify_signature=True`` rejects a token response
+    whose ``signature`` is not ``base64(HMAC-SHA256(client_secret, id + issued_at))``.
+    ``on_token`` is called with each new token's metadata, never the token. Used as a context
+    manager, it closes its token session on exit and, with ``revoke_on_exit=True``, revokes
+    the token first.
+
+    ``token_store`` shares the token with other processes or machines (see
+    :class:`~requests_sf_auth.TokenStore`): only one of them fetches at a time, and a rejected
+    token is replaced once for all of them.
+
+    Raises ``ValueError`` at construction for an invalid argument. Requests raise
+    :class:`~requests_sf_auth.TokenRequestError` when no token can be had, and the usual
+    ``requests`` exceptions when the token endpoint cannot be reached.
+    """
+
+    def __init__(
+        self,
+        domain: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        scope: str | Iterable[str] | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        allowed_hosts: Iterable[str] = (),
+        token_session: requests.Session | None = None,
+        token_lifetime: float | timedelta | None = None,
+        leeway: float | timedelta = 60.0,
+        introspect: bool = False,
+        token_backoff: tuple[float, float] = DEFAULT_TOKEN_BACKOFF,
+        verify_signature: bool = False,
+        revoke_on_exit: bool = False,
+        on_token: Callable[[dict[str, Any]], object] | None = None,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        origin, token_url = parse_domain(domain)
+        self.domain = origin.prefix
+        """The org's My Domain URL, e.g. ``https://acme.my.salesforce.com``."""
+        self.api_version = parse_api_version(api_version)
+        """The REST API version relative paths resolve under, e.g. ``"67.0"``."""
+        self.allowed_origins = frozenset({origin, *allowed_origins(allowed_hosts)})
+        """Origins that always receive the token, besides the instance URL's."""
+        if token_session is not None and not isinstance(token_session, requests.Session):
+            raise ValueError(
+                f"token_session must be a requests.Session, not {type(token_session).__name__}"
+            )
+        endpoint = TokenEndpoint(
+            url=token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope_text(scope),
+            timeout=timeout,
+            verify_signature=verify_signature,
+        )
+        policy = RenewalPolicy(
+            lifetime=None if token_lifetime is None else seconds("token_lifetime", token_lifetime),
+            leeway=seconds("leeway", leeway, allow_zero=True),
+            introspect=introspect,
+            on_token=on_token,
+        )
+        self.revoke_on_exit = bool(revoke_on_exit)
+        """Whether leaving a ``with`` block revokes the token."""
+        if token_store is not None and not isinstance(token_store, TokenStore):
+            raise ValueError(
+                "token_store must provide load, save, delete and lock (see "
+                "requests_sf_auth.TokenStore), e.g. FileTokenStore(path)"
+            )
+        self._lifecycle = TokenLifecycle(
+            endpoint, token_session, policy, BackoffPolicy.parse(token_backoff), token_store
+        )
+
+    @property
+    def client_id(self) -> str:
+        """The external client app's Consumer Key."""
+        return self._lifecycle.endpoint.client_id
+
+    @property
+    def token_url(self) -> str:
+        """Where tokens are requested: ``{domain}/services/oauth2/token``."""
+        return self._lifecycle.endpoint.url
+
+    @property
+    def token(self) -> dict[str, Any] | None:
+        """A copy of the current token response as Salesforce sent it, or ``None``.
+
+        Reading it never fetches.
+        """
+        token = self._lifecycle.token
+        return dict(token.response) if token is not None else None
+
+    @property
+    def instance_url(self) -> str:
+        """The org's instance URL, fetching a token first if none is held."""
+        return self._lifecycle.current().instance_url
+
+    def fetch_token(self) -> dict[str, Any]:
+        """Fetch a new token now, make it the current one, and return a copy of its response.
+
+        It always asks the token endpoint, even while token requests are paused after
+        failures. If another thread is already fetching, this waits for that fetch instead of
+        starting a second one.
+        """
+        return dict(self._lifecycle.fetch().response)
+
+    def revoke(self) -> bool:
+        """Revoke the current token at the org and forget it; the next request fetches a new
+        one. Returns False when no token was held or it was already invalid, so revoking twice
+        is harmless. Raises :class:`~requests_sf_auth.TokenRevocationError` (or a ``requests``
+        exception) when the org cannot revoke it; the token is then kept."""
+        return self._lifecycle.revoke()
+
+    def close(self) -> None:
+        """Release the connections of the private token session. The auth stays usable."""
+        self._lifecycle.close()
+
+    def __enter__(self) -> SalesforceAuth:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if self.revoke_on_exit:
+                try:
+                    self.revoke()
+                except requests.RequestException as error:
+                    if exc is None:
+                        raise
+                    # Never mask the exception that is already leaving the block.
+                    log.warning("could not revoke the token on exit: %s", error)
+        finally:
+            self.close()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = r.url or ""
+        token = self._lifecycle.token
+        # Fast path: a held token and a URL on its instance, the common case, costs one
+        # string comparison and no parsing.
+        if token is None or not url.startswith(token.instance_prefix):
+            origin = Origin.of(url)
+            if origin is None or not self._is_ours(origin, token):
+                return r
+            token = self._lifecycle.current()
+            if not self._is_ours(origin, token):
+                return r
+        elif token.renew_at is not None and token.is_due():  # inline test: no call when unset
+            token = self._lifecycle.current()
+        r.headers["Authorization"] = token.authorization
+        if _BULK_PATH in url and urlsplit(url).path.startswith(_BULK_PATH):
+            r.headers[_BULK_HEADER] = token.access_token
+        r.hooks["response"].append(self._on_response)
+        return r
+
+    def _is_ours(self, origin: Origin, token: Token | None) -> bool:
+        return origin in self.allowed_origins or (
+            token is not None and origin == token.instance_origin
+        )
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _on_response(self, r: requests.Response, **kwargs: Any) -> requests.Response:
+        # Every answer passes through here, so the common case returns at once.
+        if r.status_code < 300:
+            lifecycle = self._lifecycle
+            if lifecycle.accepted_token is not lifecycle.token:
+                self._note_acceptance(r)
+            return r
+        if _is_rejection(r):
+            return self._resend_after_rejection(r, kwargs)
+        if r.is_redirect:
+            _drop_bulk_header_leaving_origin(r)
+        elif r.status_code < 500:
+            self._note_acceptance(r)
+        return r
+
+    def _note_acceptance(self, r: requests.Response) -> None:
+        """Salesforce checks the session before anything else, so any answer but a rejection
+        or an error of its own proves the token, except the version list, which needs none."""
+        sent = r.request.headers.get("Authorization")
+        path = urlsplit(r.request.url or "").path
+        if isinstance(sent, str) and path not in _VERSIONS_PATHS:
+            self._lifecycle.accepted(sent)
+
+    def _resend_after_rejection(
+        self, rejected: requests.Response, kwargs: dict[str, Any]
+    ) -> requests.Response:
+        """Renew the rejected token and send the request again while :data:`MAX_SENDS` and
+        the lifecycle allow; otherwise return the last rejection as it is."""
+        sends = 1
+        while sends < MAX_SENDS:
+            request = rejected.request
+            sent = request.headers.get("Authorization")
+            origin = Origin.of(request.url or "")
+            # requests strips Authorization on cross-origin redirects; a rejection of a hop
+            # (or of a request we never authorised) is not ours to answer.
+            if not isinstance(sent, str) or not sent.startswith("Bearer ") or origin is None:
+                return rejected
+            if not self._is_ours(origin, self._lifecycle.token):
+                return rejected
+            reason = f"rejected with HTTP {rejected.status_code}"
+            log.info("token %s for %s %s", reason, request.method, urlsplit(request.url).path)
+            try:
+                token = self._lifecycle.replacement_for(sent, reason=reason)
+            except BaseException:
+                rejected.close()
+                raise
+            if token is None or not self._is_ours(origin, token):
+                return rejected
+            resent = _resend(rejected, token, kwargs)
+            if resent is None:
+                log.info(
+                    "not resending %s %s: its body cannot be rewound; the next request uses "
+                    "the new token",
+                    request.method,
+                    urlsplit(request.url).path,
+                )
+                return rejected
+            sends += 1
+            if not _is_rejection(resent):
+                self._lifecycle.accepted(token.authorization, after_renewal=True)
+                if resent.is_redirect:
+                    _drop_bulk_header_leaving_origin(resent)
+                return resent
+            rejected = resent
+        return rejected
+
+    def __repr__(self) -> str:
+        held = "held" if self._lifecycle.token is not None else "none"
+        return (
+            f"SalesforceAuth(domain={self.domain!r}, client_id={self.client_id!r}, "
+            f"api_version={self.api_version!r}, token={held})"
+        )
+
+
+def _is_rejection(r: requests.Response) -> bool:
+    """Salesforce's answer to a dead session: 401, or the Bulk API 1.0's 400 with
+    ``InvalidSessionId`` in the body."""
+    if r.status_code == 401:
+        return True
+    return (
+        r.status_code == 400
+        and _BULK_HEADER in r.request.headers
+        and b"InvalidSessionId" in r.content
+    )
+
+
+def _resend(
+    rejected: requests.Response, token: Token, send_kwargs: dict[str, Any]
+) -> requests.Response | None:
+    """Send ``rejected.request`` again with ``token``, the way requests' own
+    ``HTTPDigestAuth.handle_401`` does: consume and close the rejected answer so its connection
+    returns to the pool, copy the request, rewind its body, carry over cookies the rejection
+    set, send through the same adapter with the adapter's share of ``send_kwargs``, and keep
+    the rejection in ``history``. ``None``, sending nothing, when the body cannot be rewound.
+    """
+    prep = rejected.request.copy()
+    if not _rewind(prep):
+        return None
+    rejected.content  # noqa: B018 - reading the body lets the connection go back to the pool
+    rejected.close()
+
+    jar = getattr(prep, "_cookies", None)
+    if isinstance(jar, RequestsCookieJar):
+        extract_cookies_to_jar(jar, rejected.request, rejected.raw)
+        prep.prepare_cookies(jar)
+    prep.headers["Authorization"] = token.authorization
+    if _BULK_HEADER in prep.headers:
+        prep.headers[_BULK_HEADER] = token.access_token
+
+    kwargs = {k: v for k, v in send_kwargs.items() if k in _ADAPTER_KWARGS}
+    response: requests.Response = rejected.connection.send(prep, **kwargs)
+    response.history = [*rejected.history, rejected]
+    response.request = prep
+    return response
+
+
+def _rewind(request: requests.PreparedRequest) -> bool:
+    """Put the body back where it started; False when that is impossible.
+
+    No body, ``bytes`` and ``str`` (which is what form data, ``json=`` and multipart ``files=``
+    are prepared into) need nothing. A file-like body goes back to the position requests
+    recorded when it prepared the request, not to 0. Generators, iterators and unseekable
+    streams cannot be rewound.
+    """
+    # Typed as bytes | str | None, but requests stores file objects and generators here too.
+    body: object = request.body
+    if body is None or isinstance(body, (bytes, str)):
+        return True
+    position = getattr(request, "_body_position", None)
+    seek = getattr(body, "seek", None)
+    if not isinstance(position, int) or seek is None:
+        return False
+    try:
+        seek(position)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return True
+
+
+def _drop_bulk_header_leaving_origin(r: requests.Response) -> None:
+    # requests strips Authorization on a redirect to another origin, but knows nothing of
+    # X-SFDC-Session. The next hop is copied from this request, so removing the header here
+    # keeps the token from following the redirect.
+    if _BULK_HEADER not in r.request.headers:
+        return
+    target = Origin.of(urljoin(r.url, r.headers.get("location", "")))
+    if target != Origin.of(r.request.url or ""):
+        del r.request.headers[_BULK_HEADER]

@@ -1,0 +1,182 @@
+"""How often the plugin may ask for a token after things went wrong: the cost of a failure grows
+with time, never with traffic.
+
+Salesforce blocks a run-as user after about 3,600 logins an hour, and every integration that
+shares the user goes down with it. So a failed token request, and a fresh token that the API
+refuses, each open a pause that doubles with every further failure, up to a maximum; a login
+rate limit opens the longest pause at once. During a pause no token is requested for a request:
+one that has no token fails fast with the last error, and a rejected one gets its 401 back.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import requests
+
+from ._errors import SalesforceAuthError, TokenRequestError
+
+__all__ = ["DEFAULT_TOKEN_BACKOFF", "Backoff", "BackoffPolicy", "seconds"]
+
+DEFAULT_TOKEN_BACKOFF = (1.0, 60.0)
+"""One second after the first failure, doubling to a minute: at most 8 token requests in the
+first minute of a permanent failure and one a minute after that, far below Salesforce's 3,600
+an hour, while a passing fault costs a caller about a second."""
+
+_RATE_LIMITED = frozenset({("invalid_grant", "login rate exceeded"), ("rate_limit_exceeded", None)})
+
+
+def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """``value`` (a number or a ``timedelta``) as a finite number of seconds, positive unless
+    ``allow_zero``. Raises ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        value = math.nan
+    if math.isfinite(value) and (value > 0 or (allow_zero and value == 0)):
+        return float(value)
+    raise ValueError(f"{name} must be a positive number of seconds or a timedelta, not {value!r}")
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """``initial`` seconds of pause after the first failure, doubling up to ``maximum``."""
+
+    initial: float
+    maximum: float
+
+    @classmethod
+    def parse(cls, value: object) -> BackoffPolicy:
+        """From the ``token_backoff=(initial, maximum)`` argument; raises ``ValueError``."""
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise ValueError(
+                f"token_backoff must be an (initial, maximum) pair of seconds, such as "
+                f"{DEFAULT_TOKEN_BACKOFF}, not {value!r}"
+            )
+        policy = cls(
+            seconds("token_backoff initial", value[0]), seconds("token_backoff maximum", value[1])
+        )
+        if policy.initial > policy.maximum:
+            raise ValueError(
+                f"token_backoff initial ({policy.initial:g} s) must not exceed its maximum "
+                f"({policy.maximum:g} s)"
+            )
+        return policy
+
+    def pause(self, failures: int) -> float:
+        """The pause after ``failures`` consecutive failures (at least 1)."""
+        return min(self.initial * 2.0 ** min(failures - 1, 64), self.maximum)
+
+
+class Backoff:
+    """The failure record of one token lifecycle, and the decisions that follow from it.
+
+    Not thread-safe by itself: :class:`~requests_sf_auth._lifecycle.TokenLifecycle` calls it
+    under its own lock. ``clock`` is ``time.monotonic`` unless a benchmark replaces it.
+    """
+
+    def __init__(self, policy: BackoffPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.failures = 0
+        """Consecutive failures: failed token requests and refused tokens alike."""
+        self.refusals = 0
+        """Consecutive tokens the API refused, ended only by a resend that the API accepts."""
+        self.resume_at = 0.0
+        """The ``clock`` moment before which no token is requested for a request."""
+        self.last_error: BaseException | None = None
+        self._counted: object = None
+
+    def remaining(self) -> float:
+        """Seconds left in the current pause; 0 when token requests may go ahead."""
+        return max(self.resume_at - self.clock(), 0.0)
+
+    def request_failed(self, error: BaseException) -> None:
+        """A token request failed: pause, and longest at once for a login rate limit."""
+        self.failures += 1
+        self.last_error = error
+        pause = self.policy.maximum if _is_rate_limit(error) else self.policy.pause(self.failures)
+        self.resume_at = self.clock() + pause
+
+    def request_succeeded(self) -> None:
+        """A token arrived. That ends an outage's pause, but not a refusal streak: a token the
+        API goes on refusing must not buy a fresh login every time the endpoint answers."""
+        if self.refusals == 0:
+            self.failures = 0
+            self.resume_at = 0.0
+        self.last_error = None
+
+    def resend_accepted(self) -> None:
+        """A request resent with a new token was accepted: whatever failed is over."""
+        self.failures = self.refusals = 0
+        self.resume_at = 0.0
+        self.last_error = None
+        self._counted = None
+
+    def may_renew_after_rejection(self, token: object, *, was_accepted: bool) -> bool:
+        """Whether the API's rejection of ``token`` may be answered with a new token now.
+
+        A token that had been accepted and is then rejected has expired, and is renewed at
+        once. A token rejected before it was ever accepted is refused; the first refusal gets
+        one renewal, and every further refused token is a failure that opens a pause. A token
+        is counted once, however many requests it is rejected on.
+        """
+        if self.remaining() > 0:
+            return False
+        if token is self._counted:
+            return True  # its pause is over: one renewal
+        if was_accepted and self.refusals == 0:
+            return True
+        self._counted = token
+        self.refusals += 1
+        if self.refusals == 1:
+            return True
+        self.failures += 1
+        self.resume_at = self.clock() + self.policy.pause(self.failures)
+        # An accepted token rejected during a refusal streak may have simply expired: renew it
+        # now, and let the pause guard the next one.
+        return was_accepted
+
+    def paused_error(self) -> requests.RequestException:
+        """The error for a request that needs a token during a pause: the last failure again,
+        saying when the next attempt will be, with no request or traceback of the original
+        (the token request's body holds the client secret)."""
+        wait = self.remaining()
+        note = (
+            f"token requests paused after {self.failures} consecutive "
+            f"failure{'s' if self.failures != 1 else ''}; the next attempt is in {wait:.1f} s "
+            "(token_backoff)"
+        )
+        last = self.last_error
+        if last is None:
+            return TokenRequestError(
+                f"Salesforce refused {self.refusals} fresh tokens in a row; {note}",
+                retry_after=wait,
+            )
+        return retry_later(last, note, wait)
+
+
+def retry_later(error: BaseException, note: str, wait: float | None) -> requests.RequestException:
+    """A fresh exception of ``error``'s kind carrying ``note``: safe to raise in any thread,
+    and free of the original's request, response and traceback."""
+    if isinstance(error, TokenRequestError):
+        return error.again(note, retry_after=wait)
+    if isinstance(error, requests.RequestException):
+        copy = type(error)(f"{error}; {note}")
+    else:
+        copy = SalesforceAuthError(f"the token request failed ({type(error).__name__}); {note}")
+    copy.retry_after = wait  # type: ignore[attr-defined]
+    return copy
+
+
+def _is_rate_limit(error: BaseException) -> bool:
+    if not isinstance(error, TokenRequestError):
+        return False
+    if error.status_code == 429:
+        return True
+    description = (error.error_description or "").strip().lower()
+    return (error.error, description) in _RATE_LIMITED or (error.error, None) in _RATE_LIMITED
