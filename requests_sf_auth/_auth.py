@@ -23,6 +23,7 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 from ._backoff import DEFAULT_TOKEN_BACKOFF, BackoffPolicy, seconds
 from ._lifecycle import RenewalPolicy, TokenLifecycle
+from ._secrets import SecretText
 from ._stores import TokenStore
 from ._token import Token, TokenEndpoint, scope_text
 from ._transport import Timeout
@@ -220,7 +221,9 @@ class SalesforceAuth(AuthBase):
             if not self._is_ours(origin, token):
                 return r
         elif token.renew_at is not None and token.is_due():  # inline test: no call when unset
-            token = self._lifecycle.current()
+            # Starts the background renewal. This request keeps the token its URL was checked
+            # against, even if a new one lands meanwhile.
+            self._lifecycle.current()
         r.headers["Authorization"] = token.authorization
         if _BULK_PATH in url and urlsplit(url).path.startswith(_BULK_PATH):
             r.headers[_BULK_HEADER] = token.access_token
@@ -244,15 +247,15 @@ class SalesforceAuth(AuthBase):
         if _is_rejection(r):
             return self._resend_after_rejection(r, kwargs)
         if r.is_redirect:
-            _drop_bulk_header_leaving_origin(r)
-        elif r.status_code < 500:
+            _drop_bulk_header_leaving_origin(r.request, r)
+        elif _proves_the_token(r):
             self._note_acceptance(r)
         return r
 
     def _note_acceptance(self, r: requests.Response) -> None:
         """Salesforce checks the session before anything else, so any answer but a rejection
         or an error of its own proves the token, except the version list, which needs none."""
-        sent = r.request.headers.get("Authorization")
+        sent = _credential(r.request.headers.get("Authorization"))
         path = urlsplit(r.request.url or "").path
         if isinstance(sent, str) and path not in _VERSIONS_PATHS:
             self._lifecycle.accepted(sent)
@@ -262,10 +265,10 @@ class SalesforceAuth(AuthBase):
     ) -> requests.Response:
         """Renew the rejected token and send the request again while :data:`MAX_SENDS` and
         the lifecycle allow; otherwise return the last rejection as it is."""
-        sends = 1
+        original, sends = rejected.request, 1
         while sends < MAX_SENDS:
             request = rejected.request
-            sent = request.headers.get("Authorization")
+            sent = _credential(request.headers.get("Authorization"))
             origin = Origin.of(request.url or "")
             # requests strips Authorization on cross-origin redirects; a rejection of a hop
             # (or of a request we never authorised) is not ours to answer.
@@ -274,14 +277,17 @@ class SalesforceAuth(AuthBase):
             if not self._is_ours(origin, self._lifecycle.token):
                 return rejected
             reason = f"rejected with HTTP {rejected.status_code}"
-            log.info("token %s for %s %s", reason, request.method, urlsplit(request.url).path)
             try:
                 token = self._lifecycle.replacement_for(sent, reason=reason)
             except BaseException:
                 rejected.close()
                 raise
+            # Logged only now: a log handler that calls the org then finds the new token.
+            path = urlsplit(request.url).path
             if token is None or not self._is_ours(origin, token):
+                log.info("token %s for %s %s; returned as it is", reason, request.method, path)
                 return rejected
+            log.info("token %s for %s %s; resending", reason, request.method, path)
             resent = _resend(rejected, token, kwargs)
             if resent is None:
                 log.info(
@@ -293,9 +299,16 @@ class SalesforceAuth(AuthBase):
                 return rejected
             sends += 1
             if not _is_rejection(resent):
-                self._lifecycle.accepted(token.authorization, after_renewal=True)
+                if _proves_the_token(resent):
+                    self._lifecycle.accepted(token.authorization, after_renewal=True)
                 if resent.is_redirect:
-                    _drop_bulk_header_leaving_origin(resent)
+                    # requests builds the next hop from the request it sent first, not from
+                    # the resent copy: give that one the new credentials, and keep the Bulk
+                    # header from following the redirect to another origin.
+                    for name in ("Authorization", _BULK_HEADER):
+                        if name in resent.request.headers:
+                            original.headers[name] = resent.request.headers[name]
+                    _drop_bulk_header_leaving_origin(original, resent)
                 return resent
             rejected = resent
         return rejected
@@ -306,6 +319,16 @@ class SalesforceAuth(AuthBase):
             f"SalesforceAuth(domain={self.domain!r}, client_id={self.client_id!r}, "
             f"api_version={self.api_version!r}, token={held})"
         )
+
+
+def _credential(value: object) -> SecretText | None:
+    return SecretText(value) if isinstance(value, str) else None
+
+
+def _proves_the_token(r: requests.Response) -> bool:
+    """Salesforce checks the session first: an answer that is neither a rejection, a redirect
+    nor a server error was given to a live session."""
+    return r.status_code < 300 or (400 <= r.status_code < 500 and not _is_rejection(r))
 
 
 def _is_rejection(r: requests.Response) -> bool:
@@ -373,12 +396,14 @@ def _rewind(request: requests.PreparedRequest) -> bool:
     return True
 
 
-def _drop_bulk_header_leaving_origin(r: requests.Response) -> None:
+def _drop_bulk_header_leaving_origin(
+    request: requests.PreparedRequest, redirect: requests.Response
+) -> None:
     # requests strips Authorization on a redirect to another origin, but knows nothing of
-    # X-SFDC-Session. The next hop is copied from this request, so removing the header here
+    # X-SFDC-Session. The next hop is copied from ``request``, so removing the header here
     # keeps the token from following the redirect.
-    if _BULK_HEADER not in r.request.headers:
+    if _BULK_HEADER not in request.headers:
         return
-    target = Origin.of(urljoin(r.url, r.headers.get("location", "")))
-    if target != Origin.of(r.request.url or ""):
-        del r.request.headers[_BULK_HEADER]
+    target = Origin.of(urljoin(redirect.url, redirect.headers.get("location", "")))
+    if target != Origin.of(request.url or ""):
+        del request.headers[_BULK_HEADER]

@@ -19,13 +19,14 @@ from datetime import timedelta
 import requests
 
 from ._errors import SalesforceAuthError, TokenRequestError
+from ._transport import fresh_copy
 
 __all__ = ["DEFAULT_TOKEN_BACKOFF", "Backoff", "BackoffPolicy", "seconds"]
 
 DEFAULT_TOKEN_BACKOFF = (1.0, 60.0)
-"""One second after the first failure, doubling to a minute: at most 8 token requests in the
-first minute of a permanent failure and one a minute after that, far below Salesforce's 3,600
-an hour, while a passing fault costs a caller about a second."""
+"""One second after the first failure, doubling to a minute: under a permanent failure, 6 token
+requests in the first minute (7 when the API refuses every token) and one a minute after that,
+far below Salesforce's 3,600 an hour, while a passing fault costs a caller about a second."""
 
 _RATE_LIMITED = frozenset({("invalid_grant", "login rate exceeded"), ("rate_limit_exceeded", None)})
 
@@ -49,23 +50,26 @@ class BackoffPolicy:
     initial: float
     maximum: float
 
+    def __post_init__(self) -> None:
+        seconds("token_backoff initial", self.initial)
+        seconds("token_backoff maximum", self.maximum)
+        if self.initial > self.maximum:
+            raise ValueError(
+                f"token_backoff initial ({self.initial:g} s) must not exceed its maximum "
+                f"({self.maximum:g} s)"
+            )
+
     @classmethod
     def parse(cls, value: object) -> BackoffPolicy:
         """From the ``token_backoff=(initial, maximum)`` argument; raises ``ValueError``."""
-        if not isinstance(value, tuple) or len(value) != 2:
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
             raise ValueError(
                 f"token_backoff must be an (initial, maximum) pair of seconds, such as "
                 f"{DEFAULT_TOKEN_BACKOFF}, not {value!r}"
             )
-        policy = cls(
+        return cls(
             seconds("token_backoff initial", value[0]), seconds("token_backoff maximum", value[1])
         )
-        if policy.initial > policy.maximum:
-            raise ValueError(
-                f"token_backoff initial ({policy.initial:g} s) must not exceed its maximum "
-                f"({policy.maximum:g} s)"
-            )
-        return policy
 
     def pause(self, failures: int) -> float:
         """The pause after ``failures`` consecutive failures (at least 1)."""
@@ -166,7 +170,7 @@ def retry_later(error: BaseException, note: str, wait: float | None) -> requests
     if isinstance(error, TokenRequestError):
         return error.again(note, retry_after=wait)
     if isinstance(error, requests.RequestException):
-        copy = type(error)(f"{error}; {note}")
+        copy = fresh_copy(error, f"{error}; {note}")
     else:
         copy = SalesforceAuthError(f"the token request failed ({type(error).__name__}); {note}")
     copy.retry_after = wait  # type: ignore[attr-defined]

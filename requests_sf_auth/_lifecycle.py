@@ -14,7 +14,6 @@ flight, so a lock held by a parent thread at fork time can never deadlock it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -38,7 +37,7 @@ from ._token import (
     revoke_token,
     token_from_record,
 )
-from ._transport import DeadlineAdapter
+from ._transport import DeadlineAdapter, exiting, in_background
 
 __all__ = ["MAX_CLOCK_SKEW", "RenewalPolicy", "TokenLifecycle"]
 
@@ -61,28 +60,36 @@ _LIVE: weakref.WeakSet[TokenLifecycle] = weakref.WeakSet()
 
 _Note = tuple[int, str]  # a log level and a message, logged once the fetch has settled
 
+_INTERRUPTED = KeyboardInterrupt("the token request was interrupted")
+_BACKGROUND = -1  # the leader of a background renewal, until its thread runs
+
 
 class _Flight:
     """One token fetch in progress, and how its waiters learn the outcome."""
 
-    __slots__ = ("_done", "_error", "_token", "deadline", "leader")
+    __slots__ = ("_done", "_error", "_token", "background", "deadline", "leader")
 
-    def __init__(self, budget: float) -> None:
+    def __init__(self, budget: float, leader: int | None = None) -> None:
+        self.background = leader == _BACKGROUND
         self._done = threading.Event()
         self._token: Token | None = None
         self._error: BaseException | None = None
         self.deadline = time.monotonic() + budget
-        self.leader: int | None = None
-        """The thread making the fetch, once it runs."""
+        self.leader = leader if leader is not None else threading.get_ident()
+        """The thread making the fetch."""
 
     def settle(self, token: Token | None, error: BaseException | None) -> None:
         self._token, self._error = token, error
         self._done.set()
 
-    def wait(self) -> Token:
+    @property
+    def settled(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, retry_after: Callable[[], float]) -> Token:
         """The fetch's token, or an error of the same kind as its failure (a fresh copy, so
-        that no two threads raise one exception object). Waits no longer than the fetch's
-        deadline."""
+        that no two threads raise one exception object, with ``retry_after()`` as its
+        ``retry_after`` when a pause followed). Waits no longer than the fetch's deadline."""
         if self.leader == threading.get_ident():
             raise SalesforceAuthError(
                 "a token was needed by the thread that is fetching one (a log handler or a "
@@ -102,7 +109,11 @@ class _Flight:
                 "the token request this thread waited for was interrupted in the thread that "
                 "made it; the next request tries again"
             )
-        raise retry_later(error, "(the token request another thread made)", None)
+        wait = retry_after()
+        note = "(the token request another thread made)"
+        if wait:
+            note += f"; the next attempt is in {wait:.1f} s (token_backoff)"
+        raise retry_later(error, note, wait or None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +152,7 @@ class TokenLifecycle:
     """Owns one client's token: when to fetch, and making sure only one fetch runs at a time.
 
     Every method is safe to call from any number of threads. A failed fetch
-    (:class:`~requests_sf_auth.errors.TokenRequestError` or a ``requests`` exception) reaches
+    (:class:`~requests_sf_auth.TokenRequestError` or a ``requests`` exception) reaches
     every caller that waited for it and leaves the previous token in place; it also pauses
     token requests as :class:`~requests_sf_auth._backoff.Backoff` says, and during the pause a
     caller that has no token gets the last error again at once.
@@ -230,8 +241,13 @@ class TokenLifecycle:
             )
             first_in_window = resume_at != self._refusal_warned_for
             self._refusal_warned_for = resume_at
-        if renew:
-            return self._renew(token, reason=reason)
+            # A pause that failed token requests opened: the caller needs a token that cannot
+            # be had now, and learns why and until when, as on first use.
+            outage = None if renew or refusals else self._backoff.paused_error()
+        if renew:  # the failure record decided, whatever pause it has just opened
+            return self._renew(token, reason=reason, despite_pause=True)
+        if outage is not None:
+            raise outage
         if refusals >= 2 and first_in_window:
             log.warning(
                 "Salesforce refused %d fresh tokens before accepting any; its 401s are returned "
@@ -262,7 +278,7 @@ class TokenLifecycle:
     def revoke(self) -> bool:
         """Revoke the held token at the org and forget it. Returns False when no token was
         held or the org said it was already invalid; raises
-        :class:`~requests_sf_auth.errors.TokenRevocationError` or a ``requests`` exception
+        :class:`~requests_sf_auth.TokenRevocationError` or a ``requests`` exception
         otherwise, keeping the token."""
         token = self._token
         if token is None:
@@ -292,53 +308,83 @@ class TokenLifecycle:
 
     # -- fetching -----------------------------------------------------------------------------
 
-    def _renew(self, stale: Token | None, *, reason: str, force: bool = False) -> Token:
+    def _renew(
+        self, stale: Token | None, *, reason: str, force: bool = False, despite_pause: bool = False
+    ) -> Token:
+        """The token in place of ``stale``: the one already there, the result of the fetch in
+        flight, or a new one. ``force`` fetches even when a newer token is held or published;
+        it and ``despite_pause`` go ahead during a pause."""
         paused: requests.RequestException | None = None
-        with self._lock:
-            token = self._token
-            if not force and token is not None and token is not stale:
-                return token
-            flight = self._flight
-            leader = flight is None
-            if flight is None:
-                if not force and self._backoff.remaining() > 0:
-                    paused = self._backoff.paused_error()
-                else:
-                    flight = self._flight = _Flight(self._budget())
-                    flight.leader = threading.get_ident()
-        if paused is not None:
-            raise paused
-        if flight is None:  # unreachable: a flight was found, or made, or paused was set
-            raise RuntimeError("token fetch has no flight")
-        if not leader:
-            return flight.wait()
-        return self._lead(flight, stale, reason=reason, force=force)
+        joined = led = None
+        try:
+            with self._lock:
+                token = self._token
+                if not force and token is not None and token is not stale:
+                    return token
+                joined = self._flight
+                if joined is None:
+                    if not (force or despite_pause) and self._backoff.remaining() > 0:
+                        paused = self._backoff.paused_error()
+                    else:
+                        led = self._flight = _Flight(self._budget())
+            if paused is not None:
+                raise paused
+            if joined is not None:
+                try:
+                    return joined.wait(self._backoff.remaining)
+                except requests.RequestException:
+                    if not (joined.background and exiting()):
+                        raise
+                # A renewal cut short because the main thread ended: this thread works on,
+                # so it fetches for itself.
+                return self._renew(stale, reason=reason, force=force, despite_pause=True)
+            if led is None:  # unreachable: a flight was joined or made, or a pause found
+                raise RuntimeError("token fetch has no flight")
+            return self._lead(led, stale, reason=reason, force=force)
+        finally:
+            # An interrupt (KeyboardInterrupt, SystemExit) may land anywhere, even before the
+            # fetch began: a flight made here is always settled, so no one waits on it.
+            if led is not None and not led.settled:
+                self._land(led, None, _INTERRUPTED, fetched=False)
 
     def _renew_in_background(self, due: Token) -> None:
         if self._flight is not None:  # a fetch already runs: keep using the due token
             return
-        with self._lock:
-            if self._flight is not None or self._token is not due or self._backoff.remaining():
-                return
-            flight = self._flight = _Flight(self._budget())
-        reason = due.renew_reason or "renewal due"
-        # Not a daemon: interpreter exit waits for it, and it ends by the fetch's deadline.
-        worker = threading.Thread(
-            target=self._lead_in_background,
-            args=(flight, due, reason),
-            name="requests-sf-auth renewal",
-            daemon=False,
-        )
+        flight = None
+        started = False
         try:
+            with self._lock:
+                if self._flight is not None or self._token is not due:
+                    return
+                if self._backoff.remaining() or exiting():
+                    return
+                flight = self._flight = _Flight(self._budget(), leader=_BACKGROUND)
+            # Not a daemon, so that no thread is left running at exit: the interpreter waits
+            # for it, and ends its exchange with the org first (see _transport).
+            worker = threading.Thread(
+                target=self._lead_in_background,
+                args=(flight, due, due.renew_reason or "renewal due"),
+                name="requests-sf-auth renewal",
+                daemon=False,
+            )
             worker.start()
-        except RuntimeError as exc:  # the interpreter is shutting down
-            self._land(flight, None, exc, fetched=False)
+            started = True
+        except RuntimeError:  # the interpreter is shutting down: the due token will do
+            pass
+        finally:
+            if flight is not None and not started:
+                self._land(flight, None, _INTERRUPTED, fetched=False)
 
     def _lead_in_background(self, flight: _Flight, due: Token, reason: str) -> None:
         flight.leader = threading.get_ident()
-        # A failure is logged by _lead and recorded for backoff; the due token stays in use.
-        with contextlib.suppress(Exception):
+        in_background()
+        try:
             self._lead(flight, due, reason=reason, force=False)
+        except Exception:  # noqa: S110 - logged by _lead and paused for; the due token stays
+            pass
+        finally:
+            if not flight.settled:
+                self._land(flight, None, _INTERRUPTED, fetched=False)
 
     def _lead(self, flight: _Flight, stale: Token | None, *, reason: str, force: bool) -> Token:
         try:
@@ -403,8 +449,8 @@ class TokenLifecycle:
                 self._token = token
                 if fetched:
                     self._backoff.request_succeeded()
-            elif isinstance(error, Exception):
-                self._backoff.request_failed(error)
+            elif isinstance(error, Exception) and not (flight.background and exiting()):
+                self._backoff.request_failed(error)  # (a renewal cut short at exit is no failure)
             if self._flight is flight:
                 self._flight = None
         flight.settle(token, error)
@@ -452,7 +498,8 @@ class TokenLifecycle:
         deadlines: list[tuple[float, str]] = []
         if policy.lifetime is not None:
             renew = policy.lifetime - policy.leeway
-            start = issued if issued is not None and issued + renew > received else received
+            # Whatever the clocks say, a fresh token lives at least half its renewal interval.
+            start = max(issued if issued is not None else received, received - renew / 2)
             deadlines.append((start + renew, "lifetime"))
         if policy.introspect:
             deadline, note = self._introspected_deadline(token, issued)

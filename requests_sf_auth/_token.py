@@ -25,6 +25,7 @@ from oauthlib.oauth2 import BackendApplicationClient, MissingTokenError, OAuth2E
 
 from ._backoff import seconds
 from ._errors import TokenRequestError, TokenRevocationError, hint_for
+from ._secrets import SecretForm, SecretMapping, SecretText
 from ._transport import Answer, Timeout, overall, post_form
 from ._urls import Origin, require_safe_origin
 
@@ -50,6 +51,7 @@ SECRET_FIELDS = frozenset({"access_token", "signature", "refresh_token", "id_tok
 """Token-response fields that are credentials, or derived from one, and never shown."""
 
 _SNIPPET_CHARS = 200
+_HEADER_SAFE = re.compile(r"[!-~]{1,4096}")  # printable ASCII, no spaces: a header value
 _SECRET_VALUE = re.compile(
     r"""(["']?(?:FIELDS)["']?\s*[:=]\s*)("[^"]*"?|[^\s,&}]*)""".replace(
         "FIELDS", "|".join(sorted({*SECRET_FIELDS, "client_secret"}))
@@ -102,7 +104,8 @@ class Token:
     renew_reason: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "authorization", f"Bearer {self.access_token}")
+        object.__setattr__(self, "access_token", SecretText(self.access_token))
+        object.__setattr__(self, "authorization", SecretText(f"Bearer {self.access_token}"))
         object.__setattr__(self, "instance_prefix", self.instance_origin.prefix + "/")
 
     @property
@@ -230,8 +233,10 @@ def request_token(endpoint: TokenEndpoint, session: requests.Session) -> Token:
     (see :func:`~requests_sf_auth._transport.post_form`).
     """
     client = BackendApplicationClient(client_id=endpoint.client_id)
-    body = client.prepare_request_body(
-        include_client_id=True, client_secret=endpoint.client_secret, scope=endpoint.scope
+    body = SecretForm.encode_fields(
+        client.prepare_request_body(
+            include_client_id=True, client_secret=endpoint.client_secret, scope=endpoint.scope
+        )
     )
     answer = post_form(session, endpoint.url, body, endpoint.timeout)
     return _parse(answer, client, endpoint)
@@ -254,12 +259,14 @@ def introspect_token(
     Raises :class:`TokenRequestError` when the answer is not an active token with an ``exp``
     (``{"active": false}`` included), and ``requests`` exceptions when the org is unreachable.
     """
-    form = {
-        "token": token.access_token,
-        "token_type_hint": "access_token",
-        "client_id": endpoint.client_id,
-        "client_secret": endpoint.client_secret,
-    }
+    form = SecretForm.encode_fields(
+        {
+            "token": token.access_token,
+            "token_type_hint": "access_token",
+            "client_id": endpoint.client_id,
+            "client_secret": endpoint.client_secret,
+        }
+    )
     answer = post_form(session, endpoint.introspect_url, form, endpoint.timeout)
     payload = _json_object(answer.text) if answer.status == 200 else None
     if payload is None:
@@ -289,19 +296,20 @@ def revoke_token(endpoint: TokenEndpoint, session: requests.Session, token: Toke
     """Revoke ``token`` at the org. Returns True when revoked, False when the org says it was
     no longer valid (``invalid_token``); raises :class:`TokenRevocationError` otherwise, and
     ``requests`` exceptions when the org is unreachable."""
-    answer = post_form(
-        session, endpoint.revoke_url, {"token": token.access_token}, endpoint.timeout
-    )
+    form = SecretForm.encode_fields({"token": token.access_token})
+    answer = post_form(session, endpoint.revoke_url, form, endpoint.timeout)
     if answer.status == 200:
         return True
     payload = _json_object(answer.text) or {}
     error = payload.get("error")
     if answer.status == 400 and error == "invalid_token":
         return False
-    description = payload.get("error_description") or "(no description)"
+    secrets = (token.access_token, endpoint.client_secret)
+    quoted_error = redact(str(error or "no OAuth error"), *secrets)
+    description = redact(str(payload.get("error_description") or "(no description)"), *secrets)
     raise TokenRevocationError(
         f"revocation at {endpoint.revoke_url} failed with HTTP {answer.status}: "
-        f"{error or 'no OAuth error'}: {description}",
+        f"{quoted_error}: {description}",
         error=error if isinstance(error, str) else None,
         status_code=answer.status,
     )
@@ -342,7 +350,7 @@ def _json_object(text: str) -> dict[str, Any] | None:
         value = json.loads(text)
     except ValueError:
         return None
-    return value if isinstance(value, dict) else None
+    return SecretMapping(value) if isinstance(value, dict) else None
 
 
 def _unexpected(answer: Answer, endpoint: TokenEndpoint) -> TokenRequestError:
@@ -398,8 +406,9 @@ def token_from_record(record: Any, endpoint: TokenEndpoint) -> Token | None:
 
 
 def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
-    access_token = payload.get("access_token")
-    if not isinstance(access_token, str) or not access_token:
+    access_token = _secret_text(payload.get("access_token"))
+    if access_token is None or not _HEADER_SAFE.fullmatch(access_token):
+        # Empty, or what no header can carry (CR, LF, spaces, non-ASCII): never quoted.
         raise TokenRequestError(
             f"token endpoint {endpoint.url} answered without a usable access_token",
             status_code=200,
@@ -423,9 +432,13 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
         access_token=access_token,
         instance_url=instance_url.rstrip("/"),
         instance_origin=origin,
-        response=dict(payload),
+        response=dict(payload),  # a plain dict: it is the caller's copy of the answer
         received_at=time.time(),
     )
+
+
+def _secret_text(value: object) -> SecretText | None:
+    return SecretText(value) if isinstance(value, str) else None
 
 
 def _check_signature(payload: dict[str, Any], endpoint: TokenEndpoint) -> None:

@@ -8,8 +8,9 @@ progress, and the caller gets ``requests.Timeout``. The body is read up to :data
 
 The watchdog reaches the socket of the body phase on any session. It reaches the socket of the
 headers phase through :class:`DeadlineAdapter`, which the plugin mounts on its own token
-session; a ``token_session`` of the user's keeps its adapters, so there the headers phase is
-bounded per read only.
+session, and puts in place of requests' stock ``HTTPAdapter`` for the exchange on a
+``token_session`` of the user's. An adapter of another class is the user's own transport: it
+is used as it is, and its headers phase is bounded per read only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +29,19 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
 
-__all__ = ["MAX_BODY", "Answer", "DeadlineAdapter", "Timeout", "overall", "post_form"]
+from ._secrets import SecretForm, SecretText
+
+__all__ = [
+    "MAX_BODY",
+    "Answer",
+    "DeadlineAdapter",
+    "Timeout",
+    "exiting",
+    "fresh_copy",
+    "in_background",
+    "overall",
+    "post_form",
+]
 
 Timeout = float | tuple[float, float]
 """What requests accepts as ``timeout=``: one number, or (connect, read) in seconds."""
@@ -37,6 +51,22 @@ MAX_BODY = 64 * 1024
 quoted only as a short snippet; anything larger is cut off rather than held in memory."""
 
 _active = threading.local()
+_running: set[_Watchdog] = set()
+_running_lock = threading.Lock()
+_exiting = threading.Event()
+
+
+def fresh_copy(error: BaseException, message: str) -> requests.RequestException:
+    """A new exception of ``error``'s class with ``message`` and nothing else: no request
+    (whose body holds the secret), no response, no traceback, no context. A class that cannot
+    be built from a message alone gives way to :class:`requests.RequestException`."""
+    kind = type(error) if isinstance(error, requests.RequestException) else None
+    if kind is not None:
+        try:
+            return kind(message)
+        except Exception:  # noqa: S110 - a subclass with required arguments
+            pass
+    return requests.RequestException(message)
 
 
 def overall(timeout: Timeout) -> float:
@@ -45,25 +75,30 @@ def overall(timeout: Timeout) -> float:
     return 2.0 * timeout if isinstance(timeout, (int, float)) else timeout[0] + timeout[1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Answer:
     """What an OAuth endpoint answered: its status and up to :data:`MAX_BODY` bytes of body,
     decoded as UTF-8 (bad bytes replaced). ``truncated`` says the body was longer."""
 
     status: int
-    text: str
+    text: SecretText
     truncated: bool
+
+    def __repr__(self) -> str:
+        return f"<Answer HTTP {self.status}, {len(self.text)} characters>"
 
 
 class _Watchdog:
     """Shuts down the socket of the connection in use when the deadline passes."""
 
     def __init__(self, seconds: float) -> None:
+        self.background = bool(getattr(_active, "background", False))
         self.expired = False
         self._connection: Any = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        # Not a daemon either: it ends as soon as the exchange does, and at exit before it.
+        self._timer.daemon = False
 
     def watch(self, connection: object) -> None:
         with self._lock:
@@ -88,12 +123,50 @@ class _Watchdog:
     @contextlib.contextmanager
     def running(self) -> Iterator[_Watchdog]:
         _active.watchdog = self
-        self._timer.start()
+        with _running_lock:
+            _running.add(self)
+        if self.background and _exiting.is_set():  # begun as the interpreter exits: ends now
+            self._expire()
+        else:
+            # Python 3.12+ starts no thread once the main thread has ended; a thread that works
+            # on after it keeps requests' per-read timeouts for this exchange.
+            with contextlib.suppress(RuntimeError):
+                self._timer.start()
         try:
             yield self
         finally:
             self._timer.cancel()
+            with _running_lock:
+                _running.discard(self)
             _active.watchdog = None
+
+
+def in_background() -> None:
+    """Mark this thread as one that renews in the background: at interpreter exit, its
+    exchanges with the org are cut short rather than waited out."""
+    _active.background = True
+
+
+def exiting() -> bool:
+    """Whether the interpreter has begun to exit (its main thread has ended)."""
+    return _exiting.is_set()
+
+
+def _end_background_exchanges() -> None:
+    # The main thread has ended: a background renewal is of no use any more, and it must not
+    # keep the process alive until its deadline. Other threads may go on working, so their
+    # own token requests are left alone.
+    with _running_lock:
+        _exiting.set()
+        running = [w for w in _running if w.background]
+    for watchdog in running:
+        watchdog._expire()
+        watchdog._timer.cancel()
+
+
+with contextlib.suppress(AttributeError, RuntimeError):
+    # Runs before the interpreter joins its threads (Python 3.9+, as concurrent.futures uses).
+    threading._register_atexit(_end_background_exchanges)  # type: ignore[attr-defined]
 
 
 def _watch_in_this_thread(connection: object) -> None:
@@ -146,15 +219,40 @@ class DeadlineAdapter(HTTPAdapter):
         return _watched(manager) if fresh else manager
 
 
+def _watchable(session: requests.Session) -> tuple[requests.Session, list[DeadlineAdapter]]:
+    """``session``, or, when it has stock ``HTTPAdapter``s the watchdog cannot reach, a twin
+    that shares all of its state but has :class:`DeadlineAdapter` clones of those (with the
+    same pool and retry settings) in their place, and the clones, to be closed after use.
+    Adapters of other classes are the user's own transport, and are kept as they are."""
+    stock = [prefix for prefix, adapter in session.adapters.items() if type(adapter) is HTTPAdapter]
+    if not stock:
+        return session, []
+    twin = object.__new__(type(session))
+    twin.__dict__.update(session.__dict__)
+    twin.adapters = OrderedDict(session.adapters)  # the same order: the longest prefix first
+    clones = []
+    for prefix in stock:
+        adapter: Any = session.adapters[prefix]
+        clone = DeadlineAdapter(
+            pool_connections=adapter._pool_connections,
+            pool_maxsize=adapter._pool_maxsize,
+            max_retries=adapter.max_retries,
+            pool_block=adapter._pool_block,
+        )
+        # What init_poolmanager was given: ssl_context, source_address, socket_options, ...
+        clone.poolmanager.connection_pool_kw.update(adapter.poolmanager.connection_pool_kw)
+        twin.adapters[prefix] = clone
+        clones.append(clone)
+    return twin, clones
+
+
 def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
     # Passed as auth= so that a session-wide auth on a user's token_session, possibly this
     # very plugin, is never applied to the request itself.
     return r
 
 
-def post_form(
-    session: requests.Session, url: str, form: str | dict[str, str], timeout: Timeout
-) -> Answer:
+def post_form(session: requests.Session, url: str, form: SecretForm, timeout: Timeout) -> Answer:
     """POST ``form`` to ``url`` through ``session`` and read the answer within ``timeout``'s
     overall deadline. Never follows redirects: a 307 would carry the secret elsewhere.
 
@@ -165,7 +263,11 @@ def post_form(
     wins over it, unlike in plain requests.
     """
     deadline = overall(timeout)
-    with _Watchdog(deadline).running() as watchdog:
+    failure: requests.RequestException | None = None
+    session, clones = _watchable(session)
+    with contextlib.ExitStack() as cleanup, _Watchdog(deadline).running() as watchdog:
+        for clone in clones:
+            cleanup.callback(clone.close)
         try:
             response = session.post(
                 url,
@@ -191,15 +293,19 @@ def post_form(
                         break
             finally:
                 response.close()
+            if watchdog.expired:  # some urllib3 versions end a cut-off body quietly
+                raise requests.Timeout("cut off by the watchdog")
         except requests.RequestException as exc:
-            if watchdog.expired:
-                raise requests.Timeout(
-                    f"{url} sent no complete answer within {deadline:g} s (the token "
-                    "request's timeout, connect and read together)"
-                ) from None
-            raise type(exc)(str(exc)) from None
+            failure = fresh_copy(exc, str(exc))
+        if watchdog.expired:
+            failure = requests.Timeout(
+                f"{url} sent no complete answer within {deadline:g} s (the token request's "
+                "timeout, connect and read together)"
+            )
+    if failure is not None:
+        raise failure  # outside the except block: the original, with the request, stays behind
     return Answer(
         status=response.status_code,
-        text=bytes(body[:MAX_BODY]).decode("utf-8", "replace"),
+        text=SecretText(bytes(body[:MAX_BODY]).decode("utf-8", "replace")),
         truncated=len(body) > MAX_BODY,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import requests
 
@@ -34,3 +36,19 @@ def wait_for(condition: Callable[[], object], within: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition did not hold within {within} s")
         time.sleep(0.01)
+
+
+def run_together(count: int, action: Callable[[], Any]) -> list[Any]:
+    """Start ``count`` threads that call ``action`` at the same moment; return results or
+    exceptions."""
+    barrier = threading.Barrier(count)
+
+    def task() -> Any:
+        barrier.wait()
+        try:
+            return action()
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: task(), range(count)))

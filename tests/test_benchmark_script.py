@@ -33,4 +33,11 @@ def test_a_quick_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
     assert figures["storm"][ours]["failed"] == 0
     assert figures["storm"][static]["failed"] > 0  # the baseline cannot renew: the storm bit
     assert all(kib < 1024 for kib in figures["memory"][ours].values())
+    assert figures["renewal_waits"][ours]["waited"] == 0
+    assert figures["renewal_waits"][ours]["failed"] == 0
+    for case in ("endpoint refuses", "API refuses tokens"):
+        assert figures["refusal_logins"][case]["first_minute"] <= 10
+        assert figures["refusal_logins"][case]["most_in_a_later_minute"] <= 1
+    baseline = figures["refusal_logins"]["baseline: fetch per request"]
+    assert baseline["first_minute"] == baseline["requests"]  # one login per request
     assert "Targets for requests-sf-auth" in result.stdout

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
 import pytest
 import requests
 
 from requests_sf_auth import TokenRequestError
 from requests_sf_auth.testing import LocalOrg
 
-from helpers import once_resumed
+from helpers import once_resumed, run_together
 
 THREADS = 24
-
-
-def run_together(count: int, action: Callable[[], Any]) -> list[Any]:
-    """Start ``count`` threads that call ``action`` at the same moment; return results or
-    exceptions."""
-    barrier = threading.Barrier(count)
-
-    def task() -> Any:
-        barrier.wait()
-        try:
-            return action()
-        except Exception as exc:
-            return exc
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(lambda _: task(), range(count)))
 
 
 def test_first_requests_from_24_threads_cause_one_token_request(org: LocalOrg) -> None:

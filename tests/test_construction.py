@@ -68,6 +68,10 @@ def test_invalid_domain_fails_at_construction_with_a_clear_value_error(
         ({"allowed_hosts": ["https://files.example.com/path"]}, "has a path"),
         ({"token_session": "not a session"}, "token_session must be a requests.Session"),
         ({"scope": 42}, "scope must be"),
+        ({"token_backoff": 5}, r"token_backoff must be an \(initial, maximum\) pair"),
+        ({"token_backoff": (0, 60)}, "token_backoff initial must be a positive"),
+        ({"token_backoff": (1, float("nan"))}, "token_backoff maximum must be a positive"),
+        ({"token_backoff": (10, 5)}, r"initial \(10 s\) must not exceed its maximum \(5 s\)"),
     ],
 )
 def test_invalid_arguments_fail_at_construction_naming_the_argument(

@@ -310,6 +310,44 @@ def test_bulk_header_never_follows_a_redirect_to_another_host(
     assert "Authorization" not in seen.headers
 
 
+@pytest.mark.parametrize("status", ["301", "302", "303", "307", "308"])
+def test_bulk_header_never_follows_a_redirect_answered_to_the_resend(
+    salesforce_org: LocalOrg, other_host: LocalOrg, status: str
+) -> None:
+    target = other_host.url + "/services/data/"
+    with salesforce_org.session() as sf:
+        sf.get("limits")
+        salesforce_org.expire_tokens()  # the first send is rejected; the resend redirects
+        response = sf.get(
+            "/services/async/67.0/test/redirect", params={"to": target, "status": status}
+        )
+    assert response.url == target
+    bulk = [r.status for r in salesforce_org.received if r.path.startswith("/services/async/")]
+    assert bulk == [400, int(status)]  # rejected, then resent and redirected
+    (seen,) = other_host.received
+    assert "X-SFDC-Session" not in seen.headers
+    assert "Authorization" not in seen.headers
+
+
+def test_a_same_origin_redirect_answered_to_the_resend_carries_the_new_token(
+    salesforce_org: LocalOrg,
+) -> None:
+    with salesforce_org.session() as sf:
+        sf.get("limits")
+        salesforce_org.expire_tokens()
+        response = sf.get(
+            "/services/async/67.0/test/redirect", params={"to": "/services/async/67.0/job"}
+        )
+        live = sf.auth.token["access_token"]
+    assert response.status_code == 200
+    bulk = [r.status for r in salesforce_org.received if r.path.startswith("/services/async/")]
+    assert bulk == [400, 302, 200]  # no second rejection: the hop carried the new token
+    hop = salesforce_org.received[-1]
+    assert hop.headers["X-SFDC-Session"] == live
+    assert hop.token == live
+    assert salesforce_org.token_requests == 2
+
+
 # -- on_token --------------------------------------------------------------------------------
 
 

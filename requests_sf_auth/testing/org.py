@@ -75,12 +75,17 @@ Besides these, the org understands ``"missing_instance_url"`` and ``"http_instan
 ``"tampered_signature"`` and ``"missing_signature"`` (a real token whose ``signature`` is
 wrong or absent),
 ``"echo_500"`` (an error page that echoes the request body, secret included, as a broken proxy
-might) and ``"hang"`` (accept the request and never answer until the org stops).
+might), ``"hang"`` (accept the request and never answer until the org stops), ``"trickle"``
+(a real token answer sent one byte every 0.2 s) and ``"huge_500"`` (a 30 MB error page).
 """
 _TOKEN_TAMPERING = frozenset(
     {"missing_instance_url", "http_instance_url", "tampered_signature", "missing_signature"}
 )
-_TOKEN_FAULTS = frozenset({*TOKEN_FAILURES, *_TOKEN_TAMPERING, "echo_500", "hang"})
+_TOKEN_FAULTS = frozenset(
+    {*TOKEN_FAILURES, *_TOKEN_TAMPERING, "echo_500", "hang", "trickle", "huge_500"}
+)
+_HUGE_BODY = 30 * 1024 * 1024
+_TRICKLE_SECONDS = 0.2
 
 
 @dataclass
@@ -171,6 +176,9 @@ class LocalOrg:
         """Makes the access tokens the org issues; random Salesforce-shaped ones when None."""
         self.introspection = "normal"
         """``"normal"``, ``"inactive"`` (answer ``{"active": false}``) or ``"error"`` (HTTP 503)."""
+        self.clock_skew = 0.0
+        """Seconds the org's clock is ahead of this machine's (negative: behind), as seen in
+        ``issued_at`` and introspection's ``iat`` and ``exp``."""
         self.api_cookies: dict[str, str] = {}
         """Cookies set on every API answer, 401s included, as Salesforce sets ``BrowserId``."""
         self.ca_bundle: str | None = None
@@ -390,7 +398,7 @@ class LocalOrg:
         now = time.time()
         with self._lock:
             self._state.tokens[token] = _TokenRecord(issued_at=now, last_used=now)
-        issued_at = str(int(now * 1000))
+        issued_at = str(int((now + self.clock_skew) * 1000))
         identity = f"https://login.salesforce.com/id/{_ORG_ID}/{_USER_ID}"
         # Computed here rather than with requests_sf_auth._token.expected_signature, so the
         # plugin's verifier is checked against an independent implementation of the recipe.
@@ -546,6 +554,40 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _trickle(self, body: bytes) -> None:
+        """Headers and body one byte at a time, as a hostile or broken peer might: each byte
+        comes well within any read timeout, so only an overall deadline ends it."""
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.close_connection = True
+        if self._received is not None:
+            self._received.status = 200
+        for byte in head + body:
+            if self.org._stopping.wait(_TRICKLE_SECONDS):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return
+
+    def _send_huge_error(self) -> None:
+        self.send_response(500)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(_HUGE_BODY))
+        self.end_headers()
+        chunk = b"<p>" + b"x" * 65530 + b"</p>\n"
+        sent = 0
+        try:
+            while sent < _HUGE_BODY:
+                piece = chunk[: _HUGE_BODY - sent]
+                self.wfile.write(piece)
+                sent += len(piece)
+        except OSError:
+            self.close_connection = True
+
     def _send_oauth_error(self, status: int, error: str, description: str) -> None:
         self._send(status, {"error": error, "error_description": description})
 
@@ -617,17 +659,7 @@ class _Handler(BaseHTTPRequestHandler):
         if org.token_delay:
             org._stopping.wait(org.token_delay)
         failure = org._next_failure()
-        if failure == "hang":
-            org._stopping.wait()
-            self.close_connection = True
-            return
-        if failure == "echo_500":
-            self._send(500, b"<html><body>Bad request: " + body + b"</body></html>", "text/html")
-            return
-        if failure is not None and failure in TOKEN_FAILURES:
-            status, content_type, payload = TOKEN_FAILURES[failure]
-            headers = {"Location": "/services/oauth2/elsewhere"} if status == 307 else {}
-            self._send(status, payload, content_type, headers)
+        if failure is not None and self._fail_instead(failure, body):
             return
         form = self._form(body)
         client_id, client_secret = self._client_credentials(form)
@@ -641,9 +673,30 @@ class _Handler(BaseHTTPRequestHandler):
             answer = org._issue_token()
             if failure in _TOKEN_TAMPERING:
                 _tamper(answer, failure)
-            self._send(200, answer, headers={"Cache-Control": "no-store"})
+            if failure == "trickle":
+                self._trickle(json.dumps(answer).encode())
+            else:
+                self._send(200, answer, headers={"Cache-Control": "no-store"})
             return
         self._send(status, payload, content_type)
+
+    def _fail_instead(self, failure: str, body: bytes) -> bool:
+        """Answer with ``failure`` instead of a token; False for the failures that tamper
+        with a real token answer instead."""
+        if failure == "hang":
+            self.org._stopping.wait()
+            self.close_connection = True
+        elif failure == "echo_500":
+            self._send(500, b"<html><body>Bad request: " + body + b"</body></html>", "text/html")
+        elif failure == "huge_500":
+            self._send_huge_error()
+        elif failure in TOKEN_FAILURES:
+            status, content_type, payload = TOKEN_FAILURES[failure]
+            headers = {"Location": "/services/oauth2/elsewhere"} if status == 307 else {}
+            self._send(status, payload, content_type, headers)
+        else:
+            return False
+        return True
 
     def _introspect(self, body: bytes) -> None:
         org = self.org
@@ -671,11 +724,11 @@ class _Handler(BaseHTTPRequestHandler):
             "username": "integration@acme.example",
             "sub": f"https://login.salesforce.com/id/{_ORG_ID}/{_USER_ID}",
             "token_type": "access_token",
-            "iat": int(record.issued_at),
-            "nbf": int(record.issued_at),
+            "iat": int(record.issued_at + org.clock_skew),
+            "nbf": int(record.issued_at + org.clock_skew),
         }
         if org.session_timeout is not None:
-            answer["exp"] = int(record.last_used + org.session_timeout)
+            answer["exp"] = int(record.last_used + org.session_timeout + org.clock_skew)
         self._send(200, answer)
 
     def _revoke(self, body: bytes) -> None:

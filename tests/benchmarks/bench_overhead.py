@@ -16,8 +16,10 @@ machines: compare ratios, not microseconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
+import logging
 import os
 import platform
 import random
@@ -145,6 +147,8 @@ class Results:
     end_to_end: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     storm: dict[str, dict[str, int]] = field(default_factory=dict)
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
+    renewal_waits: dict[str, dict[str, int]] = field(default_factory=dict)
+    refusal_logins: dict[str, dict[str, int]] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
 
 
@@ -356,6 +360,153 @@ def storm(contender: Contender, org: Org, threads: int, seconds: float) -> dict[
     return {"token_requests": token_requests, **counts}
 
 
+class InlineRenewal(AuthBase):
+    """The usual hand-written baseline: a token with a known lifetime, renewed under a lock by
+    whichever request finds it due, while every other request waits; a failed fetch is simply
+    tried again by the next request."""
+
+    def __init__(self, org: LocalOrg, lifetime: float, leeway: float) -> None:
+        self.org, self.lifetime, self.leeway = org, lifetime, leeway
+        self.header: str | None = None
+        self.due = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self.header is None or time.monotonic() >= self.due:
+            with self.lock:
+                if self.header is None or time.monotonic() >= self.due:
+                    answer = requests.post(
+                        self.org.url + "/services/oauth2/token",
+                        data={
+                            "grant_type": "client_credentials",
+                            "client_id": self.org.client_id,
+                            "client_secret": self.org.client_secret,
+                        },
+                        timeout=10,
+                    )
+                    answer.raise_for_status()
+                    self.header = f"Bearer {answer.json()['access_token']}"
+                    self.due = time.monotonic() + self.lifetime - self.leeway
+        r.headers["Authorization"] = self.header
+        return r
+
+
+def renewal_waits(threads: int, seconds: float) -> dict[str, dict[str, int]]:
+    """Scheduled renewals while ``threads`` threads loop, the token endpoint taking 0.3 s to
+    answer: how many requests waited for a renewal. A request waited when the token it went
+    out with was issued after it started, with no rejection on the way."""
+    figures = {}
+    makers: dict[str, Callable[[LocalOrg], AuthBase]] = {
+        "inline renewal (hand-written)": lambda org: InlineRenewal(org, 1.0, 0.5),
+        "requests-sf-auth": lambda org: org.auth(token_lifetime=1.0, leeway=0.5),
+    }
+    for name, make in makers.items():
+        with LocalOrg(record=False) as org:
+            session = requests.Session()
+            session.auth = make(org)
+            session.get(org.url + LIMITS)
+            org.token_delay = 0.3
+            figures[name] = _count_waits(org, session, threads, seconds)
+            figures[name]["token_requests"] = org.token_requests - 1
+    return figures
+
+
+def _count_waits(
+    org: LocalOrg, session: requests.Session, threads: int, seconds: float
+) -> dict[str, int]:
+    counts = {"requests": 0, "waited": 0, "failed": 0}
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        while time.monotonic() < stop:
+            started = time.time()
+            response = session.get(org.url + LIMITS)
+            sent = str(response.request.headers["Authorization"]).removeprefix("Bearer ")
+            issued = org.token_issued_at(sent)
+            waited = issued is not None and issued > started and not response.history
+            with lock:
+                counts["requests"] += 1
+                counts["waited"] += waited
+                counts["failed"] += response.status_code != 200
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return counts
+
+
+class NaiveFetch(AuthBase):
+    """The usual hand-written baseline under failure: fetch a token whenever none is held."""
+
+    def __init__(self, org: LocalOrg) -> None:
+        self.org = org
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        answer = requests.post(
+            self.org.url + "/services/oauth2/token",
+            data={"grant_type": "client_credentials", "client_id": self.org.client_id},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return r
+
+
+class SimulatedClock:
+    """A monotonic clock that the loop advances: minutes of backoff pass in a second."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def refusal_logins(minutes: int, per_second: int) -> dict[str, dict[str, int]]:
+    """Token requests per minute while the org refuses permanently, with the default
+    token_backoff, for a worker making ``per_second`` requests a second. Time is simulated
+    for the backoff (every request is real, to the local org), so ten minutes run in
+    seconds. Two refusals: the token endpoint refusing the client, and the API refusing every
+    token it issues. The baseline fetches a token for every request."""
+    figures = {}
+    steps = minutes * 60 * per_second
+    # One refusal warning per pause is right for a service, and noise in a report.
+    logging.getLogger("requests_sf_auth").setLevel(logging.ERROR)
+    for name in ("endpoint refuses", "API refuses tokens", "baseline: fetch per request"):
+        with LocalOrg(record=False) as org:
+            if name == "API refuses tokens":
+                org.reject_api_with = "Session expired or invalid"
+            else:
+                org.fail_token_requests("invalid_client", times=None)
+            session = requests.Session()
+            clock = SimulatedClock()
+            if name.startswith("baseline"):
+                session.auth = NaiveFetch(org)
+                steps_run = 60 * per_second  # one simulated minute is enough to show it
+            else:
+                auth = org.auth()
+                auth._lifecycle._backoff.clock = clock  # the simulated clock
+                session.auth = auth
+                steps_run = steps
+            per_minute = [0] * minutes
+            for step in range(steps_run):
+                clock.now += 1 / per_second
+                before = org.token_requests
+                with contextlib.suppress(requests.RequestException):
+                    session.get(org.url + LIMITS)
+                per_minute[step // (60 * per_second)] += org.token_requests - before
+            figures[name] = {
+                "first_minute": per_minute[0],
+                "most_in_a_later_minute": max(per_minute[1:])
+                if steps_run > 60 * per_second
+                else -1,
+                "requests": steps_run,
+            }
+    return figures
+
+
 def memory(
     contender: Contender, org: Org, hot_calls: int, requests_total: int, refresh_every: int
 ) -> dict[str, float]:
@@ -441,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ.pop("REQUESTS_CA_BUNDLE", None)
             else:
                 os.environ["REQUESTS_CA_BUNDLE"] = saved_bundle
+    results.renewal_waits = renewal_waits(threads=8, seconds=3 / min(scale, 3))
+    results.refusal_logins = refusal_logins(minutes=10 // min(scale, 5), per_second=10)
     print_report(results)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
@@ -483,10 +636,37 @@ def print_report(results: Results) -> None:
     out(f"  {'contender':<40}{'hot path KiB':>14}{'requests KiB':>14}")
     for name, figures in results.memory.items():
         out(f"  {name:<40}{figures['hot_path_kib']:>14.1f}{figures['requests_kib']:>14.1f}")
+    print_failure_rows(results)
     if results.findings:
         out("\nFindings")
         for finding in results.findings:
             out(f"  - {finding}")
+    print_targets(results, static)
+
+
+def print_failure_rows(results: Results) -> None:
+    out = print
+    out("\nScheduled renewal: 8 threads for a few seconds, token lifetime 1 s, leeway 0.5 s, the")
+    out("token endpoint taking 0.3 s (http)")
+    out(f"  {'contender':<40}{'requests':>10}{'waited':>8}{'failed':>8}{'renewals':>10}")
+    for name, figures in results.renewal_waits.items():
+        out(
+            f"  {name:<40}{figures['requests']:>10}{figures['waited']:>8}"
+            f"{figures['failed']:>8}{figures['token_requests']:>10}"
+        )
+    out("\nPermanent refusal: token requests per minute, a worker making 10 requests a second,")
+    out("default token_backoff (simulated minutes, real requests, http)")
+    out(f"  {'case':<40}{'requests':>10}{'1st minute':>12}{'later, max':>12}")
+    for name, figures in results.refusal_logins.items():
+        later = figures["most_in_a_later_minute"]
+        out(
+            f"  {name:<40}{figures['requests']:>10}{figures['first_minute']:>12}"
+            f"{later if later >= 0 else '-':>12}"
+        )
+
+
+def print_targets(results: Results, static: float) -> None:
+    out = print
     out("\nTargets for requests-sf-auth")
     ours = "requests-sf-auth"
     checks = [
@@ -507,6 +687,16 @@ def print_report(results: Results) -> None:
     m = results.memory.get(ours, {})
     flat = all(v < 1024 for v in m.values())
     out(f"  {'met   ' if flat else 'MISSED'} memory growth under 1 MB in both loops: {m}")
+    waited = results.renewal_waits.get(ours, {}).get("waited")
+    out(f"  {'met   ' if waited == 0 else 'MISSED'} requests that waited for a renewal: {waited}")
+    for case in ("endpoint refuses", "API refuses tokens"):
+        f = results.refusal_logins.get(case, {})
+        ok = f.get("first_minute", 99) <= 10 and f.get("most_in_a_later_minute", 99) <= 1
+        first, later = f.get("first_minute"), f.get("most_in_a_later_minute")
+        out(
+            f"  {'met   ' if ok else 'MISSED'} {case}: at most 10 token requests in the first "
+            f"minute ({first}) and 1 a minute after ({later})"
+        )
 
 
 if __name__ == "__main__":
