@@ -128,6 +128,7 @@ class SalesforceAuth(AuthBase):
             scope=scope_text(scope),
             timeout=timeout,
             verify_signature=verify_signature,
+            allowed_origins=self.allowed_origins,
         )
         policy = RenewalPolicy(
             lifetime=None if token_lifetime is None else seconds("token_lifetime", token_lifetime),

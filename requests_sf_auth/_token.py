@@ -27,7 +27,7 @@ from ._backoff import seconds
 from ._errors import TokenRequestError, TokenRevocationError, hint_for
 from ._secrets import SecretForm, SecretMapping, SecretText
 from ._transport import Answer, Timeout, overall, post_form
-from ._urls import Origin, require_safe_origin
+from ._urls import Origin, trusted_instance
 
 __all__ = [
     "SECRET_FIELDS",
@@ -156,6 +156,8 @@ class TokenEndpoint:
     scope: str | None
     timeout: Timeout
     verify_signature: bool = False
+    allowed_origins: frozenset[Origin] = frozenset()
+    """Origins besides the domain's (and Salesforce's own) that an ``instance_url`` may name."""
 
     def __post_init__(self) -> None:
         for name, what in (("client_id", "Consumer Key"), ("client_secret", "Consumer Secret")):
@@ -340,6 +342,14 @@ def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndp
         # different scope than asked, and setting OAUTHLIB_RELAX_TOKEN_SCOPE would change
         # behaviour for the whole process, so it is noted and accepted here.
         log.debug("token scope differs from the requested one: %s", exc)
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # A field of the wrong type or size (expires_in "abc" or 1e400, scope 5): oauthlib
+        # trips over it. Its message may quote the answer, so only the kind is named.
+        raise TokenRequestError(
+            f"token endpoint {endpoint.url} answered HTTP {status} with a malformed token "
+            f"answer ({type(exc).__name__} while reading it)",
+            status_code=status,
+        ) from None
     if status != 200:
         raise _unexpected(answer, endpoint)
     return _token_from(payload, endpoint)
@@ -419,8 +429,11 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
             f"token endpoint {endpoint.url} answered without an instance_url",
             status_code=200,
         )
+    domain = Origin.of(endpoint.url)
     try:
-        origin = require_safe_origin(instance_url, "instance_url")
+        if domain is None:
+            raise ValueError(f"token URL {endpoint.url!r} has no origin")
+        origin = trusted_instance(instance_url, domain, endpoint.allowed_origins)
     except ValueError as exc:
         raise TokenRequestError(
             f"token endpoint {endpoint.url} returned an unsafe {exc}; the token was not used",
@@ -449,8 +462,12 @@ def _check_signature(payload: dict[str, Any], endpoint: TokenEndpoint) -> None:
             "'signature', 'id' and 'issued_at'); the token was not used",
             status_code=200,
         )
-    expected = expected_signature(endpoint.client_secret, str(identity), str(issued_at))
-    if not hmac.compare_digest(expected, str(signature)):
+    try:
+        expected = expected_signature(endpoint.client_secret, str(identity), str(issued_at))
+        matches = hmac.compare_digest(expected.encode(), str(signature).encode())
+    except UnicodeError:  # a lone surrogate in a field: no signature can match it
+        matches = False
+    if not matches:
         raise TokenRequestError(
             f"token response from {endpoint.url} has a signature that does not match "
             "base64(HMAC-SHA256(client_secret, id + issued_at)); the token was not used",

@@ -13,7 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
 __all__ = [
+    "SALESFORCE_DOMAINS",
     "TOKEN_PATH",
     "Origin",
     "allowed_origins",
@@ -23,6 +27,7 @@ __all__ = [
     "parse_domain",
     "require_safe_origin",
     "resolve_api_url",
+    "trusted_instance",
     "versioned_base",
 ]
 
@@ -30,6 +35,10 @@ TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a password
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOGIN_DOMAINS = frozenset({"login.salesforce.com", "test.salesforce.com"})
 _API_VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?")
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\]")
+# What urljoin strips before it parses a reference (WHATWG: C0 controls and space around it,
+# tab and newlines anywhere), so a check must look at the reference after the same steps.
+_URLJOIN_STRIPS = "".join(chr(c) for c in range(0x21))
 
 
 def is_loopback(host: str) -> bool:
@@ -91,18 +100,78 @@ def require_safe_origin(url: str, what: str) -> Origin:
 
     Raises ``ValueError`` naming ``what`` (for example "instance_url") and the fix otherwise.
     """
+    if _UNSAFE_IN_URL.search(url):
+        raise ValueError(
+            f"{what} {url!r} contains white space, a control character or a backslash, which "
+            "parsers read differently; pass the URL exactly, e.g. https://MYDOMAIN.my.salesforce.com"
+        )
     origin = Origin.of(url)
     if origin is None:
         raise ValueError(
             f"{what} {url!r} is not an absolute http(s) URL; "
             "expected something like https://MYDOMAIN.my.salesforce.com"
         )
+    _require_one_reading(url, origin, what)
     if origin.scheme != "https" and not is_loopback(origin.host):
         raise ValueError(
             f"{what} {url!r} uses plain http; credentials are only sent over https "
             "(plain http is allowed for loopback hosts only)"
         )
     return origin
+
+
+def _require_one_reading(url: str, origin: Origin, what: str) -> None:
+    """The host urllib3 will connect to must be the host we scope the token to, and a valid
+    DNS name: otherwise the transport would send credentials somewhere the checks never saw."""
+    try:
+        parsed = parse_url(url)
+    except LocationParseError:
+        parsed = None
+    host = (parsed.host or "").strip("[]").lower() if parsed is not None else None
+    if host != origin.host:
+        raise ValueError(f"{what} {url!r} is read as another host by the HTTP transport")
+    labels = origin.host.rstrip(".").split(".")
+    a_name = not is_loopback(origin.host) and ":" not in origin.host
+    if a_name and (len(origin.host) > 253 or not all(0 < len(label) <= 63 for label in labels)):
+        raise ValueError(
+            f"{what} {url!r} is not a valid host name (each label is 1 to 63 characters)"
+        )
+
+
+SALESFORCE_DOMAINS = (
+    "salesforce.com",
+    "force.com",
+    "site.com",
+    "cloudforce.com",
+    "salesforce-sites.com",
+    "visualforce.com",
+    "lightning.com",
+)
+"""Domains under which Salesforce serves orgs, as its help article "Allow the Required Domains"
+lists them for firewalls (our record of it: shared/SALESFORCE.md; its minimum list, as quoted
+publicly: force.com, lightning.com, salesforce.com, visualforce.com). An ``instance_url``
+under one of these, over https, is taken as the org's own. Government and other clouds have
+suffixes of their own that we could not confirm: name such hosts in ``allowed_hosts``."""
+
+
+def trusted_instance(url: str, domain: Origin, allowed: frozenset[Origin]) -> Origin:
+    """The origin of a token answer's ``instance_url``, when it may receive the token: the
+    domain's own, one of ``allowed``, or https under :data:`SALESFORCE_DOMAINS`, and never
+    plain http when the domain is https. Raises ``ValueError`` with the fix otherwise."""
+    origin = require_safe_origin(url, "instance_url")
+    if origin == domain or origin in allowed:
+        return origin
+    if domain.scheme == "https" and origin.scheme != "https":
+        raise ValueError(f"instance_url {url!r} uses plain http while the domain uses https")
+    host = origin.host.rstrip(".")
+    if origin.scheme == "https" and any(
+        host == suffix or host.endswith("." + suffix) for suffix in SALESFORCE_DOMAINS
+    ):
+        return origin
+    raise ValueError(
+        f"instance_url {url!r} is neither the domain's host nor under Salesforce's own "
+        "domains; if that host is your org's, add it to allowed_hosts"
+    )
 
 
 def parse_domain(domain: str) -> tuple[Origin, str]:
@@ -154,12 +223,17 @@ def resolve_api_url(url: str, instance_url: str, api_version: str) -> str:
     """
     if Origin.of(url) is not None:
         return url
-    if url.startswith(("//", "\\\\", "/\\", "\\/")):
+    # Look at the reference as urljoin will: leading C0 controls and spaces stripped, tabs and
+    # newlines removed. What is left must not start a network path.
+    seen = url.lstrip(_URLJOIN_STRIPS).replace("\t", "").replace("\r", "").replace("\n", "")
+    base = versioned_base(instance_url, api_version)
+    resolved = urljoin(base, url)
+    if seen.startswith(("//", "\\\\", "/\\", "\\/")) or Origin.of(resolved) != Origin.of(base):
         raise ValueError(
             f"{url!r} is a network-path reference that would leave the instance host; "
             "pass an absolute URL (https://host/...) to call another host"
         )
-    return urljoin(versioned_base(instance_url, api_version), url)
+    return resolved
 
 
 def api_version(value: object) -> str:

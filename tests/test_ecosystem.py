@@ -4,6 +4,7 @@ real library. None of these is optional: a missing library fails the suite."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -53,6 +54,26 @@ def test_a_cached_answer_never_hides_a_needed_refresh(salesforce_org: LocalOrg) 
     assert not fresh.from_cache
     assert [r.status_code for r in fresh.history] == [401]
     assert org.token_requests == 2
+
+
+def test_the_readmes_requests_cache_settings_store_no_bulk_token(
+    salesforce_org: LocalOrg, tmp_path: Path
+) -> None:
+    org = salesforce_org
+    database = tmp_path / "cache.sqlite"
+    with requests_cache.CachedSession(
+        str(database),
+        backend="sqlite",
+        allowable_methods=("GET", "POST"),
+        ignored_parameters=["Authorization", "X-SFDC-Session", "access_token"],
+    ) as session:
+        session.auth = org.auth()
+        response = session.post(org.url + "/services/async/67.0/job", data=b"<jobInfo/>")
+        token = org.live_tokens()[0]
+    assert response.status_code == 200
+    assert response.request.headers["X-SFDC-Session"] == token  # sent, then not stored
+    assert database.exists()
+    assert token.encode() not in database.read_bytes()
 
 
 def test_a_401_is_never_cached_as_the_answer(salesforce_org: LocalOrg) -> None:
@@ -123,6 +144,7 @@ def test_proxies_from_the_environment_carry_api_requests(
     # A second org that shares the credentials stands in for an HTTP proxy: a proxy gets the
     # absolute URL and, here, answers it itself, so what it received shows the route taken.
     with LocalOrg(client_id=org.client_id, client_secret=org.client_secret) as proxy:
+        proxy.answer_fields = {"instance_url": org.url}  # what the real org would say
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "")
         session = requests.Session()

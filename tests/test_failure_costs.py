@@ -22,7 +22,13 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from requests_sf_auth import MAX_SENDS, SalesforceAuth, SalesforceAuthError, TokenRequestError
+from requests_sf_auth import (
+    MAX_SENDS,
+    SalesforceAuth,
+    SalesforceAuthError,
+    SalesforceSession,
+    TokenRequestError,
+)
 from requests_sf_auth.testing import LocalOrg
 
 from helpers import once_resumed, run_together, wait_for
@@ -312,19 +318,24 @@ def test_a_background_renewal_that_fails_keeps_the_current_token_and_pauses(
 
 
 def test_sixty_four_threads_through_expiries_half_a_second_apart_lose_no_request(
-    salesforce_org: LocalOrg, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    org = salesforce_org
-    org.record = False
+    # The org runs in a process of its own, as a real one does: in this process its handler
+    # threads would share one interpreter lock with the 64 callers, and a single send could
+    # take as long as the time between two expiries.
+    from benchmarks.bench_overhead import OrgProcess
+
+    org = OrgProcess("http")
     expiries: list[float] = []
     done = threading.Event()
 
     def expire_every_half_second() -> None:
         while not done.wait(0.5):
-            org.expire_tokens()
+            org.command("expire")
             expiries.append(time.time())
 
-    with org.session() as sf:
+    auth = SalesforceAuth(org.url, org.client_id, org.client_secret)
+    with SalesforceSession(auth) as sf:
         sf.mount(org.url, HTTPAdapter(pool_connections=1, pool_maxsize=64))
         sf.get("limits")
         expirer = threading.Thread(target=expire_every_half_second)
@@ -334,18 +345,20 @@ def test_sixty_four_threads_through_expiries_half_a_second_apart_lose_no_request
         finally:
             done.set()
             expirer.join()
+            token_requests = org.command("stats")["token_requests"]
+            org.stop()
     failed = [r for r in responses if not isinstance(r, requests.Response) or r.status_code != 200]
     resent_twice = [r for r in responses if len(r.history) == MAX_SENDS - 1]
     with capsys.disabled():
         print(
             f"\nquick expiries: {len(responses)} requests, {len(expiries)} expiries, "
-            f"{org.token_requests} token requests, {len(resent_twice)} sent {MAX_SENDS} times, "
+            f"{token_requests} token requests, {len(resent_twice)} sent {MAX_SENDS} times, "
             f"{len(failed)} failed"
         )
-    assert len(expiries) >= 10
+    assert len(expiries) >= 8  # about 11: each expiry is a round trip to the org process
     assert len(responses) > 1000
     assert failed == []
-    assert org.token_requests <= len(expiries) + 2
+    assert token_requests <= len(expiries) + 2
 
 
 # -- nobody hangs or wedges ------------------------------------------------------------------

@@ -228,6 +228,7 @@ def test_token_session_proxies_carry_the_token_request(salesforce_org: LocalOrg)
     # the token request went through the proxy.
     org = salesforce_org
     with LocalOrg(client_id=org.client_id, client_secret=org.client_secret) as proxy:
+        proxy.answer_fields = {"instance_url": org.url}  # what the real org would say
         token_session = requests.Session()
         token_session.proxies = {"http": proxy.url}
         org.auth(token_session=token_session).fetch_token()

@@ -176,6 +176,9 @@ class LocalOrg:
         """Makes the access tokens the org issues; random Salesforce-shaped ones when None."""
         self.introspection = "normal"
         """``"normal"``, ``"inactive"`` (answer ``{"active": false}``) or ``"error"`` (HTTP 503)."""
+        self.answer_fields: dict[str, Any] = {}
+        """Fields that replace or join those of every token answer the org issues, to test
+        how a client copes with an odd answer (say ``{"expires_in": "abc"}``)."""
         self.clock_skew = 0.0
         """Seconds the org's clock is ahead of this machine's (negative: behind), as seen in
         ``issued_at`` and introspection's ``iat`` and ``exp``."""
@@ -416,6 +419,7 @@ class LocalOrg:
             "id": identity,
             "token_type": "Bearer",
             "issued_at": issued_at,
+            **self.answer_fields,
         }
 
     def _count(self, counter: str) -> None:

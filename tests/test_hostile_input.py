@@ -1,0 +1,171 @@
+"""Input that parsers read in two ways, and answers shaped to break the client: each is refused
+with a clear error that quotes no secret, and nothing reaches a host it must not reach."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+import requests
+
+from requests_sf_auth import SalesforceAuth, SalesforceSession, TokenRequestError
+from requests_sf_auth.testing import LocalOrg
+
+from helpers import once_resumed
+
+API = "/services/data/v67.0/limits"
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("https://127.0.0.2\\.my.salesforce.com", "backslash"),
+        ("https://acme.my.salesforce.com\\@127.0.0.2", "user info"),
+        ("https://acme.my.salesforce.com\x00", "control character"),
+        ("https://acme\x1f.my.salesforce.com", "white space"),
+        ("https://" + "a" * 70 + ".my.salesforce.com", "each label is 1 to 63"),
+    ],
+)
+def test_a_domain_the_transport_would_read_differently_is_refused(
+    domain: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        SalesforceAuth(domain, "3MVG9id", "s3cr3t")
+
+
+@pytest.mark.parametrize(
+    "path", [" //host/x", "\t//host/x", "/\t/host/x", "/\n/host/x", "\x00//host/x", "\x1f//host/x"]
+)
+def test_relative_paths_that_urljoin_would_turn_into_another_host_are_refused(
+    salesforce_org: LocalOrg, other_host: LocalOrg, path: str
+) -> None:
+    target = path.replace("host", other_host.url.removeprefix("http://"))
+    with salesforce_org.session() as sf, pytest.raises(ValueError, match="network-path"):
+        sf.post(target, data="body for nobody else")
+    assert other_host.received == []
+
+
+def test_relative_paths_with_spaces_in_their_query_still_work(salesforce_org: LocalOrg) -> None:
+    with salesforce_org.session() as sf:
+        response = sf.get("query?q=SELECT Id FROM Account")
+    assert response.json()["query"] == {"q": ["SELECT Id FROM Account"]}
+
+
+MALFORMED: dict[str, dict[str, Any]] = {
+    "expires_in is text": {"expires_in": "abc"},
+    "expires_in is a list": {"expires_in": [1]},
+    "expires_in overflows": {"expires_in": 1e400},
+    "scope is a number": {"scope": 5},
+    "issued_at overflows": {"issued_at": 10**400},
+    "signature is not ascii": {"signature": "sïgnature"},
+    "id has a lone surrogate": {"id": "\ud800"},
+    "instance host label too long": {"instance_url": "https://" + "a" * 70 + ".salesforce.com"},
+    "instance url with a backslash": {"instance_url": "https://127.0.0.2\\.my.salesforce.com"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_token_answer_is_a_token_request_error_that_quotes_no_secret(
+    salesforce_org: LocalOrg, case: str
+) -> None:
+    org = salesforce_org
+    org.answer_fields = MALFORMED[case]
+    auth = org.auth(verify_signature=True, token_backoff=(0.1, 0.1))
+    with pytest.raises(TokenRequestError) as info:
+        requests.get(org.url + API, auth=auth)
+    shown = str(info.value)
+    assert org.client_secret not in shown
+    assert all(token not in shown for token in org.live_tokens())
+    assert auth.token is None
+    org.answer_fields = {}
+    assert once_resumed(lambda: requests.get(org.url + API, auth=auth)).ok
+
+
+def test_a_session_on_hostile_paths_keeps_its_token_home(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    with SalesforceSession(salesforce_org.auth()) as sf:
+        assert sf.get("limits").ok
+        for path in ("..//" + other_host.url.removeprefix("http://"), "/..//x", "./\\\\x"):
+            with contextlib.suppress(ValueError, requests.RequestException):
+                sf.get(path)
+    assert all("Authorization" not in r.headers for r in other_host.received)
+
+
+# -- whom an instance_url may name ------------------------------------------------------------
+
+
+def test_a_token_answer_naming_another_host_is_refused_and_that_host_hears_nothing(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    salesforce_org.answer_fields = {"instance_url": other_host.url}
+    auth = salesforce_org.auth()
+    with pytest.raises(TokenRequestError, match="add it to allowed_hosts") as info:
+        auth.instance_url
+    assert "neither the domain's host" in str(info.value)
+    assert auth.token is None
+    assert other_host.received == []
+
+
+def test_an_instance_host_named_in_allowed_hosts_is_accepted(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    salesforce_org.answer_fields = {"instance_url": other_host.url}
+    auth = salesforce_org.auth(allowed_hosts=[other_host.url])
+    assert auth.instance_url == other_host.url
+
+
+def test_a_plain_http_instance_for_an_https_domain_is_refused_even_on_loopback(
+    salesforce_org_https: LocalOrg,
+) -> None:
+    org = salesforce_org_https
+    org.answer_fields = {"instance_url": org.url.replace("https://", "http://")}
+    with pytest.raises(TokenRequestError, match="plain http while the domain uses https"):
+        org.auth().instance_url
+
+
+def test_a_store_record_naming_another_host_is_ignored_like_a_fresh_answer(
+    salesforce_org: LocalOrg, other_host: LocalOrg
+) -> None:
+    from requests_sf_auth import MemoryTokenStore
+    from requests_sf_auth._stores import store_key
+
+    org = salesforce_org
+    store = MemoryTokenStore()
+    first = org.auth(token_store=store)
+    first.instance_url
+    key = store_key(first.token_url, first.client_id)
+    record = store.load(key)
+    assert record is not None
+    record["response"]["instance_url"] = other_host.url  # a tampered shared record
+    store.save(key, record, None)
+    second = org.auth(token_store=store)
+    assert second.instance_url == org.url  # refused the record, fetched its own
+    assert org.token_requests == 2
+    assert other_host.received == []
+
+
+@pytest.mark.parametrize(
+    ("instance_url", "trusted"),
+    [
+        ("https://acme.my.salesforce.com", True),
+        ("https://acme--c.vf.force.com", True),
+        ("https://acme.lightning.force.com", True),
+        ("https://acme.my.site.com", True),
+        ("https://force.com.evil.example", False),
+        ("https://evilforce.com", False),
+        ("http://acme.my.salesforce.com", False),
+    ],
+)
+def test_instance_urls_under_salesforces_own_domains_are_trusted_and_lookalikes_are_not(
+    instance_url: str, trusted: bool
+) -> None:
+    from requests_sf_auth._urls import Origin, trusted_instance
+
+    domain = Origin("https", "acme.my.salesforce.com", 443)
+    if trusted:
+        assert trusted_instance(instance_url, domain, frozenset()) == Origin.of(instance_url)
+    else:
+        with pytest.raises(ValueError, match="instance_url"):
+            trusted_instance(instance_url, domain, frozenset())
