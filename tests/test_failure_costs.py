@@ -538,6 +538,19 @@ def test_waiters_give_up_at_the_deadline_even_when_the_fetching_thread_overruns_
     assert [type(e) for e in leader_saw] == [requests.Timeout]
 
 
+def start_script(path: Any, source: str, org: LocalOrg) -> subprocess.Popen[str]:
+    """Run ``source`` as a Python script in a process of its own, given the org's URL and
+    credentials as arguments, with pipes for its standard streams."""
+    path.write_text(source)
+    return subprocess.Popen(
+        [sys.executable, str(path), org.url, org.client_id, org.client_secret],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 EXIT_DURING_RENEWAL = """
 import atexit, sys, threading, time
 import requests
@@ -559,15 +572,7 @@ def test_the_interpreter_exits_cleanly_during_a_background_renewal(
 ) -> None:
     org = salesforce_org
     org.token_delay = 0.5  # the renewal is in flight when the script ends
-    script = tmp_path / "exit_during_renewal.py"
-    script.write_text(EXIT_DURING_RENEWAL)
-    process = subprocess.Popen(
-        [sys.executable, str(script), org.url, org.client_id, org.client_secret],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_script(tmp_path / "exit_during_renewal.py", EXIT_DURING_RENEWAL, org)
     wait_for(lambda: org.token_requests == 2)  # the renewal is in flight
     out, err = process.communicate("go\n", timeout=60)
     assert process.returncode == 0, err
@@ -790,14 +795,8 @@ def test_exit_does_not_wait_out_a_renewal_the_org_answers_one_byte_at_a_time(
     salesforce_org: LocalOrg, tmp_path: Any
 ) -> None:
     org = salesforce_org
-    script = tmp_path / "exit_during_stalled_renewal.py"
-    script.write_text(EXIT_DURING_A_STALLED_RENEWAL)
-    process = subprocess.Popen(
-        [sys.executable, str(script), org.url, org.client_id, org.client_secret],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_script(
+        tmp_path / "exit_during_stalled_renewal.py", EXIT_DURING_A_STALLED_RENEWAL, org
     )
     wait_for(lambda: org.token_requests == 1)
     org.fail_token_requests("trickle", times=None)  # the renewal trickles for minutes
@@ -833,15 +832,7 @@ def test_worker_threads_that_outlive_the_main_thread_still_get_and_renew_tokens(
     salesforce_org: LocalOrg, tmp_path: Any
 ) -> None:
     org = salesforce_org
-    script = tmp_path / "workers_outlive_main.py"
-    script.write_text(WORKERS_OUTLIVE_MAIN)
-    process = subprocess.Popen(
-        [sys.executable, str(script), org.url, org.client_id, org.client_secret],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_script(tmp_path / "workers_outlive_main.py", WORKERS_OUTLIVE_MAIN, org)
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "200"
     org.expire_tokens()
@@ -876,14 +867,8 @@ def test_a_thread_waiting_for_a_renewal_cut_short_at_exit_fetches_for_itself(
     salesforce_org: LocalOrg, tmp_path: Any
 ) -> None:
     org = salesforce_org
-    script = tmp_path / "worker_joins_a_renewal_cut_at_exit.py"
-    script.write_text(WORKER_JOINS_A_RENEWAL_CUT_AT_EXIT)
-    process = subprocess.Popen(
-        [sys.executable, str(script), org.url, org.client_id, org.client_secret],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start_script(
+        tmp_path / "worker_joins_a_renewal_cut_at_exit.py", WORKER_JOINS_A_RENEWAL_CUT_AT_EXIT, org
     )
     assert process.stdout is not None
     wait_for(lambda: org.token_requests == 1)
