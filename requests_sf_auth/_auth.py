@@ -22,11 +22,12 @@ from requests.auth import AuthBase
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 from ._backoff import DEFAULT_TOKEN_BACKOFF, BackoffPolicy, seconds
+from ._errors import SalesforceAuthError
 from ._lifecycle import RenewalPolicy, TokenLifecycle
 from ._secrets import SecretText
 from ._stores import TokenStore
 from ._token import Token, TokenEndpoint, scope_text
-from ._transport import Timeout
+from ._transport import Timeout, environment_proxy
 from ._urls import Origin, allowed_origins, parse_domain
 from ._urls import api_version as parse_api_version
 
@@ -218,16 +219,19 @@ class SalesforceAuth(AuthBase):
             origin = Origin.of(url)
             if origin is None or not self._is_ours(origin, token):
                 return r
+            if url.startswith("http:"):  # before a token is fetched for nothing
+                _refuse_cleartext_proxy(url)
             token = self._lifecycle.current()
             if not self._is_ours(origin, token):
                 return r
-        elif token.renew_at is not None and token.is_due():  # inline test: no call when unset
-            # Starts the background renewal. This request keeps the token its URL was checked
-            # against, even if a new one lands meanwhile.
-            self._lifecycle.current()
-        r.headers["Authorization"] = token.authorization
-        if _BULK_PATH in url and urlsplit(url).path.startswith(_BULK_PATH):
-            r.headers[_BULK_HEADER] = token.access_token
+        else:
+            if url.startswith("http:"):
+                _refuse_cleartext_proxy(url)
+            if token.renew_at is not None and token.is_due():  # inline: no call when unset
+                # Starts the background renewal. This request keeps the token its URL was
+                # checked against, even if a new one lands meanwhile.
+                self._lifecycle.current()
+        _attach(r, token)
         r.hooks["response"].append(self._on_response)
         return r
 
@@ -269,26 +273,33 @@ class SalesforceAuth(AuthBase):
         original, sends = rejected.request, 1
         while sends < MAX_SENDS:
             request = rejected.request
-            sent = _credential(request.headers.get("Authorization"))
             origin = Origin.of(request.url or "")
-            # requests strips Authorization on cross-origin redirects; a rejection of a hop
-            # (or of a request we never authorised) is not ours to answer.
-            if not isinstance(sent, str) or not sent.startswith("Bearer ") or origin is None:
+            # A redirect hop to another origin carries our hook but not the token; its
+            # rejection is not ours to answer.
+            if origin is None or not self._is_ours(origin, self._lifecycle.token):
                 return rejected
-            if not self._is_ours(origin, self._lifecycle.token):
-                return rejected
-            reason = f"rejected with HTTP {rejected.status_code}"
-            try:
-                token = self._lifecycle.replacement_for(sent, reason=reason)
-            except BaseException:
-                rejected.close()
-                raise
-            # Logged only now: a log handler that calls the org then finds the new token.
             path = urlsplit(request.url).path
+            sent = _credential(request.headers.get("Authorization"))
+            if isinstance(sent, str) and sent.startswith("Bearer "):
+                reason = f"rejected with HTTP {rejected.status_code}"
+                try:
+                    token = self._lifecycle.replacement_for(sent, reason=reason)
+                except BaseException:
+                    rejected.close()
+                    raise
+            else:
+                # A redirect hop to one of our origins that requests sent without the token:
+                # it strips Authorization when the host changes, and puts a ~/.netrc entry
+                # for the host in its place. The token was never tried here, so it is sent
+                # as it is, with no renewal.
+                reason = f"a redirect to it was sent {'with other' if sent else 'without'} "
+                reason += "credentials"
+                token = self._lifecycle.token
+            # Logged only now: a log handler that calls the org then finds the new token.
             if token is None or not self._is_ours(origin, token):
-                log.info("token %s for %s %s; returned as it is", reason, request.method, path)
+                log.info("%s %s: %s; returned as it is", request.method, path, reason)
                 return rejected
-            log.info("token %s for %s %s; resending", reason, request.method, path)
+            log.info("%s %s: %s; resending", request.method, path, reason)
             resent = _resend(rejected, token, kwargs)
             if resent is None:
                 log.info(
@@ -319,6 +330,29 @@ class SalesforceAuth(AuthBase):
         return (
             f"SalesforceAuth(domain={self.domain!r}, client_id={self.client_id!r}, "
             f"api_version={self.api_version!r}, token={held})"
+        )
+
+
+def _attach(r: requests.PreparedRequest, token: Token) -> None:
+    """Put ``token`` on ``r``: the Bearer header, and for the Bulk API 1.0 the session header
+    it wants instead."""
+    r.headers["Authorization"] = token.authorization
+    url = r.url or ""
+    if _BULK_PATH in url and urlsplit(url).path.startswith(_BULK_PATH):
+        r.headers[_BULK_HEADER] = token.access_token
+
+
+def _refuse_cleartext_proxy(url: str) -> None:
+    """Plain http is allowed for loopback orgs only, and requests would still hand such a
+    request to a proxy from the environment, which would read the token. The plugin cannot
+    steer the caller's session around it, so it refuses to send the token at all."""
+    proxy = environment_proxy(url)
+    if proxy is not None:
+        host = urlsplit(url).hostname
+        raise SalesforceAuthError(
+            f"not sending the token to plain-http {host}: the proxy {proxy} from HTTP_PROXY "
+            f"or ALL_PROXY would read it in cleartext; add {host} to NO_PROXY, or serve the "
+            "org over https"
         )
 
 
@@ -363,9 +397,7 @@ def _resend(
     if isinstance(jar, RequestsCookieJar):
         extract_cookies_to_jar(jar, rejected.request, rejected.raw)
         prep.prepare_cookies(jar)
-    prep.headers["Authorization"] = token.authorization
-    if _BULK_HEADER in prep.headers:
-        prep.headers[_BULK_HEADER] = token.access_token
+    _attach(prep, token)
 
     kwargs = {k: v for k, v in send_kwargs.items() if k in _ADAPTER_KWARGS}
     response: requests.Response = rejected.connection.send(prep, **kwargs)

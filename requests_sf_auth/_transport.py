@@ -16,15 +16,18 @@ is used as it is, and its headers phase is bounded per read only.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies, select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
@@ -36,6 +39,7 @@ __all__ = [
     "Answer",
     "DeadlineAdapter",
     "Timeout",
+    "environment_proxy",
     "exiting",
     "fresh_copy",
     "in_background",
@@ -246,6 +250,44 @@ def _watchable(session: requests.Session) -> tuple[requests.Session, list[Deadli
     return twin, clones
 
 
+# The variables urllib reads a proxy for plain http from, in the spellings people use. Looked up
+# one by one, which costs a fraction of reading the proxy settings, so that the common case,
+# none set, stays cheap on every request.
+_HTTP_PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy that requests would take from the environment for the plain-http ``url``
+    (``HTTP_PROXY`` or ``ALL_PROXY``, unless ``NO_PROXY`` exempts the host), without its user
+    info; ``None`` when there is none.
+
+    requests does not exempt loopback hosts, so a proxy set for the whole machine would read
+    a plain-http token exchange, and the token on every API request, in cleartext.
+    """
+    environ = os.environ
+    if not any(name in environ for name in _HTTP_PROXY_VARIABLES):
+        return None
+    proxy = select_proxy(url, get_environ_proxies(url))
+    if not proxy:
+        return None
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def _explicit_proxies(session: requests.Session, url: str) -> dict[str, Any] | None:
+    """``proxies=`` for a request to ``url`` that keeps the proxies set on ``session`` itself
+    and drops those from the environment, for plain http only: an https exchange goes through
+    a proxy in a TLS tunnel, as the environment says. ``None`` leaves requests' choice alone.
+    """
+    if not url.startswith("http:"):
+        return None
+    # A key present with the value None keeps requests from filling it in from the
+    # environment, and is then dropped from the merged settings.
+    proxies: dict[str, Any] = {"http": None, "all": None}  # the stubs allow no None
+    proxies.update(session.proxies)
+    return proxies
+
+
 def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
     # Passed as auth= so that a session-wide auth on a user's token_session, possibly this
     # very plugin, is never applied to the request itself.
@@ -260,7 +302,9 @@ def post_form(session: requests.Session, url: str, form: SecretForm, timeout: Ti
     request (whose body holds the client secret), and ``requests.Timeout`` when the deadline
     passes. TLS is verified as ``session.verify`` says; left at its default (``True``),
     ``REQUESTS_CA_BUNDLE`` applies as usual, while a CA bundle set on the session explicitly
-    wins over it, unlike in plain requests.
+    wins over it, unlike in plain requests. A plain-http exchange (a loopback org) never goes
+    through a proxy from the environment, which would read the secret; proxies set on
+    ``session`` are used as they are.
     """
     deadline = overall(timeout)
     failure: requests.RequestException | None = None
@@ -279,6 +323,7 @@ def post_form(session: requests.Session, url: str, form: SecretForm, timeout: Ti
                 timeout=timeout,
                 verify=None if session.verify is True else session.verify,
                 allow_redirects=False,
+                proxies=_explicit_proxies(session, url),
                 auth=_no_auth,
                 stream=True,
             )

@@ -13,7 +13,7 @@ import requests_mock
 import responses
 from requests_toolbelt.sessions import BaseUrlSession
 
-from requests_sf_auth import SalesforceAuth
+from requests_sf_auth import SalesforceAuth, SalesforceAuthError
 from requests_sf_auth.testing import LocalOrg
 
 DOMAIN = "https://acme.my.salesforce.com"
@@ -137,7 +137,7 @@ def test_requests_toolbelt_base_url_session(org: LocalOrg) -> None:
 # -- plain requests features ---------------------------------------------------------------
 
 
-def test_proxies_from_the_environment_carry_api_requests(
+def test_an_environment_proxy_never_reads_the_secret_or_token_of_a_plain_http_org(
     salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     org = salesforce_org
@@ -145,16 +145,53 @@ def test_proxies_from_the_environment_carry_api_requests(
     # absolute URL and, here, answers it itself, so what it received shows the route taken.
     with LocalOrg(client_id=org.client_id, client_secret=org.client_secret) as proxy:
         proxy.answer_fields = {"instance_url": org.url}  # what the real org would say
+        monkeypatch.setenv("HTTP_PROXY", "http://user:proxy-password@" + proxy.url[7:])
+        monkeypatch.setenv("NO_PROXY", "")
+        session = requests.Session()
+        session.auth = org.auth()
+        with pytest.raises(SalesforceAuthError) as refused:
+            session.get(org.url + "/services/data/v67.0/limits")
+        assert proxy.received == []
+        assert org.received == []  # refused before any token was fetched
+
+        org_host = org.url.split("://")[1].split(":")[0]
+        message = str(refused.value)
+        assert f"add {org_host} to NO_PROXY" in message
+        assert proxy.url in message
+        assert "proxy-password" not in message
+
+        # The token request itself, which the plugin sends, goes around the proxy.
+        assert session.auth.fetch_token()["instance_url"] == org.url
+        assert [r.path for r in org.received] == ["/services/oauth2/token"]
+        with pytest.raises(SalesforceAuthError):
+            session.get(org.url + "/services/data/v67.0/limits")
+        assert proxy.received == []
+
+        monkeypatch.setenv("NO_PROXY", org_host)
+        response = session.get(org.url + "/services/data/v67.0/limits")
+    assert response.status_code == 200
+    assert proxy.received == []
+    assert [r.path for r in org.received] == [
+        "/services/oauth2/token",
+        "/services/data/v67.0/limits",
+    ]
+
+
+def test_requests_to_other_plain_http_hosts_keep_the_environment_proxy(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = salesforce_org
+    with LocalOrg() as proxy, LocalOrg() as elsewhere:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "")
         session = requests.Session()
         session.auth = org.auth()
-        response = session.get(org.url + "/services/data/v67.0/limits")
-        paths = [r.path for r in proxy.received]
+        response = session.get(elsewhere.url + "/services/data/")
     assert response.status_code == 200
-    assert paths == ["/services/oauth2/token", "/services/data/v67.0/limits"]
-    assert proxy.received[1].token is not None
+    assert [r.path for r in proxy.received] == ["/services/data/"]
+    assert proxy.received[0].token is None
     assert org.received == []
+    assert elsewhere.received == []
 
 
 def test_streamed_downloads_survive_a_refresh(org: LocalOrg) -> None:

@@ -3,6 +3,9 @@ on the retry path."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import requests
 
 from requests_sf_auth.testing import LocalOrg
@@ -88,3 +91,61 @@ def test_plain_http_to_a_remote_host_never_gets_the_token() -> None:
     auth = SalesforceAuth("https://acme.my.salesforce.com", "id", "secret")
     prepared = requests.Request("GET", "http://acme.my.salesforce.com/x", auth=auth).prepare()
     assert "Authorization" not in prepared.headers
+
+
+# -- redirects between our own origins -------------------------------------------------------
+
+
+def test_a_netrc_entry_for_the_org_does_not_take_the_tokens_place_on_a_same_origin_redirect(
+    salesforce_org: LocalOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests puts a ~/.netrc entry for the next hop's host in place of Authorization on
+    # every redirect. The hop is answered 401, and the plugin sends it again with the token
+    # it holds: no renewal, no login.
+    org = salesforce_org
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with org.session() as sf:
+        response = sf.get("test/redirect", params={"to": "/services/data/v67.0/limits"})
+    assert response.status_code == 200
+    held = sf.auth.token["access_token"]  # type: ignore[index]
+    assert [r.token for r in org.received if r.path.endswith("/limits")] == [None, held]
+    assert org.token_requests == 1
+
+
+def test_a_redirect_to_another_of_our_origins_carries_the_token_it_lost_on_the_way(
+    salesforce_org: LocalOrg,
+) -> None:
+    # The same org under a second name is a second origin: requests strips Authorization
+    # when the host changes, and the plugin, whose token that origin may have, sends it again.
+    org = salesforce_org
+    by_name = org.url.replace("127.0.0.1", "localhost")
+    with org.session(allowed_hosts=[by_name]) as sf:
+        response = sf.get("test/redirect", params={"to": by_name + "/services/data/v67.0/limits"})
+    assert response.status_code == 200
+    assert response.url == by_name + "/services/data/v67.0/limits"
+    held = sf.auth.token["access_token"]  # type: ignore[index]
+    assert [r.token for r in org.received if r.path.endswith("/limits")] == [None, held]
+    assert org.token_requests == 1
+
+
+def test_a_redirect_hop_whose_held_token_died_on_the_way_gets_one_renewal(
+    salesforce_org: LocalOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = salesforce_org
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with org.session() as sf:
+        sf.get("limits")
+        old = sf.auth.token["access_token"]  # type: ignore[index]
+        # The redirect ends every session before it answers.
+        params = {"to": "/services/data/v67.0/sobjects", "expire": "1"}
+        response = sf.get("test/redirect", params=params)
+        new = sf.auth.token["access_token"]  # type: ignore[index]
+    assert response.status_code == 200
+    assert [r.token for r in org.received if r.path.endswith("/sobjects")] == [None, old, new]
+    assert org.token_requests == 2

@@ -235,3 +235,19 @@ def test_token_session_proxies_carry_the_token_request(salesforce_org: LocalOrg)
         assert [r.path for r in proxy.received] == ["/services/oauth2/token"]
         assert proxy.received[0].headers["Host"] == org.url.split("://")[1]
     assert org.token_requests == 0
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_a_plain_http_token_request_goes_around_the_environments_proxy(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # The proxy would read client_secret in cleartext: the token request of a loopback org
+    # ignores proxies from the environment, on the plugin's session and on the user's.
+    org = salesforce_org
+    with LocalOrg(client_id=org.client_id, client_secret=org.client_secret) as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        org.auth().fetch_token()
+        org.auth(token_session=requests.Session()).fetch_token()
+        assert proxy.received == []
+    assert org.token_requests == 2
