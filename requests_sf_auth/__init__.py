@@ -7,8 +7,10 @@ HTTP 401; ``SalesforceSession`` adds URLs relative to the org's REST API.
 from ._auth import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, MAX_SENDS, SalesforceAuth
 from ._backoff import DEFAULT_TOKEN_BACKOFF
 from ._errors import SalesforceAuthError, TokenRequestError, TokenRevocationError
+from ._file_store import FileTokenStore
+from ._redis_store import RedisTokenStore
 from ._session import SalesforceSession, SalesforceURLMixin
-from ._stores import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
+from ._stores import MemoryTokenStore, TokenStore
 
 __all__ = [
     "DEFAULT_API_VERSION",

@@ -433,7 +433,18 @@ class TokenLifecycle:
                 ):
                     return shared, False, []
             token, notes = self._fetch()
-            store.save(self._key, token.to_record(), self._ttl(token))
+            try:
+                store.save(self._key, token.to_record(), self._ttl(token))
+            except Exception as exc:
+                # A store that breaks its promise not to raise costs the sharing, never the
+                # token just fetched. (Its message is not quoted: it may hold the record.)
+                notes.append(
+                    self._once(
+                        "store",
+                        f"token store {store!r} raised {type(exc).__name__} publishing a token; "
+                        "it is used by this process only",
+                    )
+                )
         return token, True, notes
 
     def _land(

@@ -52,12 +52,17 @@ SECRET_FIELDS = frozenset({"access_token", "signature", "refresh_token", "id_tok
 
 _SNIPPET_CHARS = 200
 _HEADER_SAFE = re.compile(r"[!-~]{1,4096}")  # printable ASCII, no spaces: a header value
+# A credential field and its value, as JSON (a string with escapes in it, perhaps cut off),
+# a form or a query string write it.
 _SECRET_VALUE = re.compile(
-    r"""(["']?(?:FIELDS)["']?\s*[:=]\s*)("[^"]*"?|[^\s,&}]*)""".replace(
+    r"""(["']?(?:FIELDS)["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|[^\s,&}]*)""".replace(
         "FIELDS", "|".join(sorted({*SECRET_FIELDS, "client_secret"}))
     ),
     re.IGNORECASE,
 )
+# Shorter values of credential fields are masked where they stand, not looked for elsewhere:
+# nothing that short is a credential, and masking it everywhere would garble the message.
+_MIN_SOUGHT = 8
 
 
 def monotonic_from_wall(wall: float) -> float:
@@ -72,13 +77,47 @@ def wall_from_monotonic(moment: float) -> float:
 
 
 def redact(text: str, *secrets: str) -> str:
-    """``text`` with each of ``secrets`` (as is, and as it looks form- or URL-encoded) and the
-    value of any secret-named field masked as ``***``, for quoting server answers in messages."""
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote_plus(secret), quote(secret, safe="")}:
-                text = text.replace(form, "***")
+    """``text`` with the value of any credential-named field (``access_token``, ``signature``,
+    ``client_secret``...) masked as ``***``, and each of ``secrets`` and each such value masked
+    wherever else it occurs too: as is, form- or URL-encoded, or escaped in a JSON string. For
+    quoting server answers in messages."""
+    found = (_unquoted(match.group(2)) for match in _SECRET_VALUE.finditer(text))
+    sought = {*filter(None, secrets), *(v for v in found if len(v) >= _MIN_SOUGHT)}
+    forms = {form for secret in sought for form in _spellings(secret)}
+    for form in sorted(forms, key=len, reverse=True):  # a longer spelling may hold a shorter
+        text = text.replace(form, "***")
     return _SECRET_VALUE.sub(r"\1***", text)
+
+
+def _spellings(secret: str) -> set[str]:
+    # An answer may hold a lone surrogate (JSON can escape one), which UTF-8 cannot encode.
+    return {
+        secret,
+        quote_plus(secret, errors="surrogatepass"),
+        quote(secret, safe="", errors="surrogatepass"),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    } - {""}
+
+
+def _unquoted(value: str) -> str:
+    """A field value as :data:`_SECRET_VALUE` found it, without its JSON quoting."""
+    if not value.startswith('"'):
+        return value
+    try:
+        decoded = json.loads(value)
+    except ValueError:  # cut off, or broken: its text as it stands
+        return value.strip('"')
+    return decoded if isinstance(decoded, str) else value
+
+
+def _credentials_in(payload: dict[str, Any] | None) -> tuple[str, ...]:
+    """The string values of an answer's credential fields, to be masked wherever else the
+    answer is quoted."""
+    if payload is None:
+        return ()
+    values = (payload.get(name) for name in sorted(SECRET_FIELDS))
+    return tuple(SecretText(v) for v in values if isinstance(v, str) and len(v) >= _MIN_SOUGHT)
 
 
 @dataclass(frozen=True, repr=False)
@@ -168,6 +207,13 @@ class TokenEndpoint:
                 )
             if value != value.strip():
                 raise ValueError(f"{name} has leading or trailing white space; copy it again")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # as os.environ gives undecodable bytes
+                raise ValueError(
+                    f"{name} holds a character that cannot be sent (a lone surrogate, as from "
+                    "bytes that are not UTF-8 in an environment variable or file); copy it again"
+                ) from None
         if self.scope is not None and not isinstance(self.scope, str):
             raise ValueError(f"scope must be a string like 'api', not {self.scope!r}")
         object.__setattr__(self, "timeout", _checked_timeout(self.timeout))
@@ -306,7 +352,7 @@ def revoke_token(endpoint: TokenEndpoint, session: requests.Session, token: Toke
     error = payload.get("error")
     if answer.status == 400 and error == "invalid_token":
         return False
-    secrets = (token.access_token, endpoint.client_secret)
+    secrets = (SecretText(token.access_token), SecretText(endpoint.client_secret))
     quoted_error = redact(str(error or "no OAuth error"), *secrets)
     description = redact(str(payload.get("error_description") or "(no description)"), *secrets)
     raise TokenRevocationError(
@@ -327,7 +373,8 @@ def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndp
         )
     payload = None if answer.truncated else _json_object(text)
     if payload is None:
-        raise _unexpected(answer, endpoint)
+        raise _unexpected(answer, endpoint, ())
+    secrets = (SecretText(endpoint.client_secret), *_credentials_in(payload))
     try:
         client.parse_request_body_response(text, scope=endpoint.scope)
     except MissingTokenError:
@@ -336,12 +383,12 @@ def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndp
             status_code=status,
         ) from None
     except OAuth2Error as exc:
-        raise _oauth_error(exc, status, endpoint) from None
+        raise _oauth_error(exc, status, endpoint, secrets) from None
     except Warning as exc:
         # oauthlib signals a changed scope by raising; Salesforce may legitimately grant a
         # different scope than asked, and setting OAUTHLIB_RELAX_TOKEN_SCOPE would change
         # behaviour for the whole process, so it is noted and accepted here.
-        log.debug("token scope differs from the requested one: %s", exc)
+        log.debug("token scope differs from the requested one: %s", redact(str(exc), *secrets))
     except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         # A field of the wrong type or size (expires_in "abc" or 1e400, scope 5): oauthlib
         # trips over it. Its message may quote the answer, so only the kind is named.
@@ -351,7 +398,7 @@ def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndp
             status_code=status,
         ) from None
     if status != 200:
-        raise _unexpected(answer, endpoint)
+        raise _unexpected(answer, endpoint, secrets)
     return _token_from(payload, endpoint)
 
 
@@ -363,11 +410,13 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return SecretMapping(value) if isinstance(value, dict) else None
 
 
-def _unexpected(answer: Answer, endpoint: TokenEndpoint) -> TokenRequestError:
+def _unexpected(
+    answer: Answer, endpoint: TokenEndpoint, secrets: tuple[str, ...]
+) -> TokenRequestError:
     if not answer.text.strip():
         what = "an empty body"
     else:
-        snippet = " ".join(redact(answer.text, endpoint.client_secret).split())
+        snippet = " ".join(redact(answer.text, endpoint.client_secret, *secrets).split())
         if len(snippet) > _SNIPPET_CHARS:
             snippet = snippet[:_SNIPPET_CHARS] + "..."
         size = "a body over 64 KiB" if answer.truncated else "an unexpected body"
@@ -378,9 +427,11 @@ def _unexpected(answer: Answer, endpoint: TokenEndpoint) -> TokenRequestError:
     )
 
 
-def _oauth_error(exc: OAuth2Error, status: int, endpoint: TokenEndpoint) -> TokenRequestError:
-    error = str(exc.error) if exc.error else None
-    description = redact(str(exc.description), endpoint.client_secret) if exc.description else None
+def _oauth_error(
+    exc: OAuth2Error, status: int, endpoint: TokenEndpoint, secrets: tuple[str, ...]
+) -> TokenRequestError:
+    error = redact(str(exc.error), *secrets) if exc.error else None
+    description = redact(str(exc.description), *secrets) if exc.description else None
     return TokenRequestError(
         f"token request to {endpoint.url} failed with HTTP {status}: "
         f"{error}: {description or '(no description)'}",
@@ -435,8 +486,10 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
             raise ValueError(f"token URL {endpoint.url!r} has no origin")
         origin = trusted_instance(instance_url, domain, endpoint.allowed_origins)
     except ValueError as exc:
+        # The URL is quoted, and an answer may have put the token or the secret in it.
+        reason = redact(str(exc), endpoint.client_secret, access_token, *_credentials_in(payload))
         raise TokenRequestError(
-            f"token endpoint {endpoint.url} returned an unsafe {exc}; the token was not used",
+            f"token endpoint {endpoint.url} returned an unsafe {reason}; the token was not used",
             status_code=200,
         ) from None
     if endpoint.verify_signature:

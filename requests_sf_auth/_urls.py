@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import idna
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -29,6 +30,7 @@ __all__ = [
     "resolve_api_url",
     "trusted_instance",
     "versioned_base",
+    "wire_host",
 ]
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a password
@@ -59,12 +61,38 @@ def is_login_domain(host: str) -> bool:
     return host.lower().rstrip(".") in _LOGIN_DOMAINS
 
 
+def wire_host(host: str) -> str:
+    """``host`` as requests writes it into the request it sends: in lower case, and an
+    internationalised name (``bücher.example``) in its ASCII form (``xn--bcher-kva.example``).
+
+    Origins are compared in this form, so a name is the same origin however it is spelled.
+    The encoding is the transport's own: urllib3, which requests parses URLs with, encodes each
+    label by IDNA 2008, and requests applies UTS 46 to anything urllib3 left alone. Raises
+    ``ValueError`` for a name they cannot encode (requests would refuse to send to it).
+    """
+    host = host.lower()
+    if host.isascii():
+        return host
+    try:
+        encoded = parse_url(f"http://{host}/").host or ""
+        if not encoded.isascii():
+            encoded = idna.encode(encoded, uts46=True).decode("ascii")
+    except (LocationParseError, idna.IDNAError, UnicodeError):
+        raise ValueError(
+            f"the host {host!r} is not a valid internationalised domain name (IDNA), so "
+            "requests cannot send to it; check it for characters such names may not hold "
+            "(a full-width letter or dot, a leading hyphen, a symbol)"
+        ) from None
+    return encoded.lower()
+
+
 @dataclass(frozen=True)
 class Origin:
     """Scheme, host and port: the unit a token is scoped to, as browsers scope cookies.
 
-    ``prefix`` is the canonical ``scheme://host[:port]`` spelling that requests produces, used
-    for a cheap ``str.startswith`` test on the hot path before any URL parsing.
+    ``host`` is in the form requests sends (see :func:`wire_host`), and ``prefix`` is the
+    canonical ``scheme://host[:port]`` spelling that requests produces, used for a cheap
+    ``str.startswith`` test on the hot path before any URL parsing.
     """
 
     scheme: str
@@ -73,16 +101,26 @@ class Origin:
 
     @classmethod
     def of(cls, url: str) -> Origin | None:
-        """The origin of an absolute http(s) URL, or ``None`` for anything else."""
+        """The origin of an absolute http(s) URL, or ``None`` for anything else.
+
+        A host name requests cannot encode is kept as it is written: such an origin equals
+        none of ours, which :func:`require_safe_origin` checked, and requests refuses to send
+        to it anyway.
+        """
         try:
             parts = urlsplit(url)
             port = parts.port
         except ValueError:
             return None
         scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        host = parts.hostname
+        if scheme not in _DEFAULT_PORTS or not host:
             return None
-        return cls(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme])
+        try:
+            host = wire_host(host)
+        except ValueError:
+            host = host.lower()
+        return cls(scheme, host, port or _DEFAULT_PORTS[scheme])
 
     @property
     def prefix(self) -> str:
@@ -111,6 +149,16 @@ def require_safe_origin(url: str, what: str) -> Origin:
             f"{what} {url!r} is not an absolute http(s) URL; "
             "expected something like https://MYDOMAIN.my.salesforce.com"
         )
+    if "%" in origin.host:
+        # Versions of requests differ on whether they decode it before connecting.
+        raise ValueError(
+            f"{what} {url!r} has a percent-encoded host name, which HTTP libraries decode "
+            "differently; write the host name plainly"
+        )
+    try:
+        wire_host(origin.host)
+    except ValueError as exc:
+        raise ValueError(f"{what} {url!r}: {exc}") from None
     _require_one_reading(url, origin, what)
     if origin.scheme != "https" and not is_loopback(origin.host):
         raise ValueError(
@@ -157,8 +205,17 @@ suffixes of their own that we could not confirm: name such hosts in ``allowed_ho
 def trusted_instance(url: str, domain: Origin, allowed: frozenset[Origin]) -> Origin:
     """The origin of a token answer's ``instance_url``, when it may receive the token: the
     domain's own, one of ``allowed``, or https under :data:`SALESFORCE_DOMAINS`, and never
-    plain http when the domain is https. Raises ``ValueError`` with the fix otherwise."""
+    plain http when the domain is https. It must be a bare origin: relative URLs resolve
+    against it, and a path, query, fragment or user info would send them elsewhere on the host
+    or put text from the answer in front of every request. Raises ``ValueError`` with the fix
+    otherwise."""
     origin = require_safe_origin(url, "instance_url")
+    parts = urlsplit(url)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(
+            f"instance_url {url!r} is not a bare scheme://host[:port]: it has a path, query, "
+            "fragment or user info, which Salesforce never sends"
+        )
     if origin == domain or origin in allowed:
         return origin
     if domain.scheme == "https" and origin.scheme != "https":
@@ -191,7 +248,13 @@ def parse_domain(domain: str) -> tuple[Origin, str]:
         raise ValueError(f"domain {text!r} contains white space")
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # an unbalanced "[" or "]", say
+        raise ValueError(
+            f"domain {domain!r} cannot be read as a URL ({exc}); "
+            "pass your org's My Domain, e.g. 'https://acme.my.salesforce.com'"
+        ) from None
     if parts.username is not None or parts.password is not None:
         raise ValueError("domain must not contain user info ('user@'); pass credentials separately")
     if parts.query or parts.fragment:
@@ -227,10 +290,18 @@ def resolve_api_url(url: str, instance_url: str, api_version: str) -> str:
     # newlines removed. What is left must not start a network path.
     seen = url.lstrip(_URLJOIN_STRIPS).replace("\t", "").replace("\r", "").replace("\n", "")
     base = versioned_base(instance_url, api_version)
-    resolved = urljoin(base, url)
-    if seen.startswith(("//", "\\\\", "/\\", "\\/")) or Origin.of(resolved) != Origin.of(base):
+    try:
+        resolved = None if seen.startswith(("//", "\\\\", "/\\", "\\/")) else urljoin(base, url)
+    except ValueError:  # urljoin found a host it cannot even read: not the instance's
+        resolved = None
+    if resolved is None:
         raise ValueError(
             f"{url!r} is a network-path reference that would leave the instance host; "
+            "pass an absolute URL (https://host/...) to call another host"
+        )
+    if Origin.of(resolved) != Origin.of(base):
+        raise ValueError(
+            f"{url!r} resolves to {resolved!r}, which would leave the instance host; "
             "pass an absolute URL (https://host/...) to call another host"
         )
     return resolved

@@ -6,6 +6,10 @@ org users get."""
 from __future__ import annotations
 
 import logging
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -34,3 +38,40 @@ def sf_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Everything the ``requests_sf_auth`` logger emits, at DEBUG and above."""
     caplog.set_level(logging.DEBUG, logger="requests_sf_auth")
     return caplog
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free loopback port, shared by the token-store tests."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed: apt-get install redis-server (scripts/test does)"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    try:
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    """The shared redis-server, emptied for this test."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushall()
+    return redis_url

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
 import requests
 
 T = TypeVar("T")
@@ -52,3 +54,12 @@ def run_together(count: int, action: Callable[[], Any]) -> list[Any]:
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda _: task(), range(count)))
+
+
+def logged_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings the plugin's loggers emitted so far, as messages."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.WARNING and record.name.startswith("requests_sf_auth")
+    ]

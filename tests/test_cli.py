@@ -102,6 +102,33 @@ def test_check_reports_an_invalid_domain_shape() -> None:
     assert "plain http" in result.stdout
 
 
+def test_check_stops_at_the_versions_stage_when_the_api_cannot_list_them(
+    salesforce_org: LocalOrg,
+) -> None:
+    salesforce_org.fail_api_requests(503)  # the version list meets an overloaded instance
+    result = run("check", env=org_env(salesforce_org))
+    assert result.returncode == 5
+    assert "ok     token:" in result.stdout
+    assert "FAILED api versions: GET /services/data/ failed: 503" in result.stdout
+    assert "identity" not in result.stdout  # the check stops at the first failed stage
+
+
+@pytest.mark.parametrize(
+    "command", [["token"], ["request", "GET", "limits"]], ids=["token", "request"]
+)
+def test_token_and_request_exit_4_with_the_fix_when_no_token_can_be_had(
+    salesforce_org: LocalOrg, command: list[str]
+) -> None:
+    salesforce_org.fail_token_requests("invalid_client")
+    result = run(*command, env=org_env(salesforce_org))
+    assert result.returncode == 4
+    assert "invalid_client" in result.stderr
+    assert "Consumer Secret" in result.stderr
+    assert result.stdout == ""
+    assert salesforce_org.client_secret not in result.stderr
+    assert salesforce_org.api_requests == 0
+
+
 def test_check_reports_the_identity_stage_when_the_api_refuses(salesforce_org: LocalOrg) -> None:
     salesforce_org.reject_api_with = "This session is not valid for use with the REST API"
     result = run("check", env=org_env(salesforce_org))

@@ -584,12 +584,12 @@ def test_pickling_and_forking_during_a_background_renewal(salesforce_org: LocalO
     org = salesforce_org
     auth = org.auth(token_lifetime=1.0, leeway=0.5)
     auth.instance_url
+    due = auth.token["access_token"]  # type: ignore[index]
     time.sleep(0.55)
-    org.token_delay = 0.5
+    org.token_delay = 1.0
     assert requests.get(org.url + API, auth=auth).ok  # starts the background renewal
-    copy = pickle.loads(pickle.dumps(auth))
-    assert copy.token is None
-    assert copy.instance_url == org.url  # fetches its own
+    wait_for(lambda: org.token_requests == 2)  # which has reached the org
+    forked_at = time.time()
     if hasattr(os, "fork"):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child reports through its exit code
@@ -597,7 +597,16 @@ def test_pickling_and_forking_during_a_background_renewal(salesforce_org: LocalO
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
-    wait_for(lambda: org.token_requests >= 3)
+    pickled_at = time.time()
+    copy = pickle.loads(pickle.dumps(auth))
+    assert copy.token is None
+    wait_for(lambda: auth.token["access_token"] != due)  # type: ignore[index]
+    # The renewal's token was issued after the fork and the pickling: it was in flight then.
+    renewed = org.token_issued_at(auth.token["access_token"])  # type: ignore[index]
+    assert renewed is not None
+    assert renewed > pickled_at >= forked_at
+    org.token_delay = 0
+    assert copy.instance_url == org.url  # fetches its own
 
 
 # -- what an adversarial review found --------------------------------------------------------

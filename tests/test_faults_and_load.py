@@ -13,6 +13,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from requests_sf_auth import MAX_SENDS
 from requests_sf_auth.testing import LocalOrg
 
 
@@ -111,8 +112,8 @@ def test_many_threads_through_random_expiries_lose_no_request_but_the_documented
             expirer.join()
 
     def retry_token_ended_by_a_later_expiry(response: requests.Response, answered: float) -> bool:
-        """The documented edge: the single retry carried a token that another expiry ended
-        after it was issued (while the renewal was in flight, or the retry on its way)."""
+        """The documented edge: the last resend carried a token that another expiry ended
+        after it was issued (while the renewal was in flight, or the resend on its way)."""
         token = str(response.request.headers["Authorization"]).removeprefix("Bearer ")
         issued = org.token_issued_at(token)
         return issued is not None and any(issued <= e <= answered for e in expiries)
@@ -126,8 +127,13 @@ def test_many_threads_through_random_expiries_lose_no_request_but_the_documented
         )
     assert expiries, "the run was long enough for at least one expiry"
     assert succeeded + len(failed) == threads * per_thread
+    # The edge needs a token ended while its request was on the way, again and again: rare,
+    # with expiries half a second or more apart. A resend that reused the dead token, say,
+    # would fail nearly every request that met an expiry.
+    assert len(failed) <= threads * per_thread // 100
     for response, answered in failed:
         assert response.status_code == 401
-        assert [r.status_code for r in response.history] == [401]  # one retry, never more
+        assert {r.status_code for r in response.history} == {401}
+        assert len(response.history) < MAX_SENDS  # resent, but never more than allowed
         assert retry_token_ended_by_a_later_expiry(response, answered)
     assert org.token_requests <= len(expiries) + 1

@@ -16,6 +16,8 @@ import requests
 from requests_sf_auth import SalesforceSession
 from requests_sf_auth.testing import LocalOrg
 
+from helpers import wait_for
+
 
 def use_pickled_session(payload: bytes) -> tuple[bool, int, int]:
     """Runs in a worker process: (token held on arrival, status, worker pid)."""
@@ -83,7 +85,7 @@ def test_a_child_forked_while_a_thread_holds_the_lock_does_not_deadlock(
 
     holder = threading.Thread(target=hold_the_lock)
     holder.start()
-    holding.wait(5)
+    assert holding.wait(5)  # the lock is held at fork time
     try:
         code = _fork_and_call(salesforce_org.url + "/services/data/v67.0/limits", auth)
     finally:
@@ -94,12 +96,18 @@ def test_a_child_forked_while_a_thread_holds_the_lock_does_not_deadlock(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
 def test_a_child_forked_during_a_token_fetch_fetches_its_own(salesforce_org: LocalOrg) -> None:
-    auth = salesforce_org.auth()
-    salesforce_org.token_delay = 1.0
+    org = salesforce_org
+    auth = org.auth()
+    org.token_delay = 1.0
     fetcher = threading.Thread(target=auth.fetch_token)
     fetcher.start()
-    time.sleep(0.2)  # the parent's fetch is now in flight
-    code = _fork_and_call(salesforce_org.url + "/services/data/v67.0/limits", auth)
+    wait_for(lambda: org.token_requests == 1)  # the parent's fetch has reached the org
+    forked_at = time.time()
+    code = _fork_and_call(org.url + "/services/data/v67.0/limits", auth)
     fetcher.join()
     assert code == 0
-    assert salesforce_org.token_requests == 2
+    assert org.token_requests == 2
+    # The parent's token was issued after the fork: its fetch was in flight all along.
+    parents = org.token_issued_at(auth.token["access_token"])  # type: ignore[index]
+    assert parents is not None
+    assert parents > forked_at

@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from requests_sf_auth import MAX_SENDS, SalesforceSession
 from requests_sf_auth.testing import LocalOrg
@@ -53,15 +55,64 @@ def test_a_401_no_token_fixes_goes_back_to_the_caller_after_max_sends(org: Local
     assert org.api_requests == 1 + MAX_SENDS + 1
 
 
-def test_retry_uses_the_same_keyword_arguments_and_works_for_streamed_responses(
+def test_a_request_whose_every_new_token_dies_on_the_way_is_sent_max_sends_times(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    auth = org.auth()
+    limits = org.url + "/services/data/v67.0/limits"
+
+    class EndingEverySessionOnTheWay(HTTPAdapter):
+        """Each send to the doomed path finds the token it carries accepted by another call
+        and then ended, as when sessions end faster than a request can be resent."""
+
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            if (request.url or "").endswith("/Doomed"):
+                assert requests.get(limits, auth=auth).status_code == 200
+                org.expire_tokens()
+            return super().send(request, **kwargs)
+
+    with org.session(auth) as sf:
+        sf.mount(org.url, EndingEverySessionOnTheWay())
+        sf.get("limits")
+        response = sf.get("sobjects/Doomed")
+    assert response.status_code == 401
+    assert [r.status_code for r in response.history] == [401] * (MAX_SENDS - 1)
+    sent = [r.token for r in org.received if r.path.endswith("/Doomed")]
+    assert len(sent) == MAX_SENDS
+    assert len(set(sent)) == MAX_SENDS  # each send with a token renewed for it
+    assert org.token_requests == MAX_SENDS  # the first token, and one renewal per resend
+
+
+class RecordingAdapter(HTTPAdapter):
+    """requests' own adapter, noting the keyword arguments of every send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sends: list[dict[str, Any]] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.sends.append(kwargs)
+        return super().send(request, **kwargs)
+
+
+def test_the_resend_goes_through_the_same_adapter_with_the_same_keyword_arguments(
     org: LocalOrg,
 ) -> None:
+    adapter = RecordingAdapter()
     with org.session() as sf:
+        sf.mount(org.url, adapter)
         sf.get("limits")
         org.expire_tokens()
-        response = sf.get("limits", stream=True, timeout=5)
+        adapter.sends.clear()
+        response = sf.get("limits", stream=True, timeout=(3.5, 7.5))
         assert response.status_code == 200
+        assert [r.status_code for r in response.history] == [401]
         assert json.loads(b"".join(response.iter_content(16)))["path"].endswith("/limits")
+    rejected, resent = adapter.sends
+    assert resent == rejected
+    assert resent["stream"] is True
+    assert resent["timeout"] == (3.5, 7.5)
 
 
 def test_cookies_set_by_the_rejection_are_carried_to_the_retry(salesforce_org: LocalOrg) -> None:

@@ -32,20 +32,30 @@ def sf_info_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def test_token_lifetime_renews_before_the_org_would_reject_the_token(
     sf_info_log: pytest.LogCaptureFixture,
 ) -> None:
-    with LocalOrg(session_timeout=3) as org:  # idle sessions die after 3 s
-        auth = org.auth(token_lifetime=2, leeway=1)  # due 1 s after it was issued
+    with LocalOrg(session_timeout=2.5) as org:  # idle sessions die after 2.5 s
+        auth = org.auth(token_lifetime=2.5, leeway=1.25)  # due 1.25 s after it was issued
         with org.session(auth) as sf:
             assert sf.get("limits").status_code == 200
-            first = auth.token
-            time.sleep(1.1)
+            first = auth.token["access_token"]  # type: ignore[index]
+            time.sleep(1.3)
             due = sf.get("limits")  # goes out with the due token, still alive at the org
-            wait_for(lambda: auth.token != first)  # renewed in the background meanwhile
-            after = sf.get("limits")
-        assert due.status_code == after.status_code == 200
-        assert due.history == after.history == []
-        assert after.request.headers["Authorization"] != due.request.headers["Authorization"]
-        assert org.token_requests == 2
-        assert org.rejected_requests == 0
+            wait_for(lambda: auth.token["access_token"] != first)  # type: ignore[index]
+            # Calls go on until the org's idle timeout ends the first token: none may meet it.
+            after = []
+            for _ in range(100):
+                if first not in org.live_tokens():
+                    break
+                after.append(sf.get("limits"))
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the first token never ended: it is still in use")
+            probe = requests.get(org.url + LIMITS, headers={"Authorization": f"Bearer {first}"})
+        assert probe.status_code == 401  # the org rejects the first token now
+        assert due.request.headers["Authorization"] == f"Bearer {first}"
+        assert after
+        assert all(r.request.headers["Authorization"] != f"Bearer {first}" for r in after)
+        assert [(r.status_code, r.history) for r in [due, *after]] == [(200, [])] * (1 + len(after))
+        assert org.rejected_requests == 1  # the probe's alone
     assert "reason: lifetime" in sf_info_log.text
 
 
@@ -75,14 +85,21 @@ def test_lifetime_renewal_from_many_threads_is_one_fetch_and_no_request_waits_fo
         assert org.token_requests == 2
 
 
-def test_without_renewal_options_an_old_token_is_used_until_rejected(
-    salesforce_org: LocalOrg,
-) -> None:
-    auth = salesforce_org.auth()
-    auth.instance_url
-    time.sleep(0.1)
-    assert requests.get(salesforce_org.url + LIMITS, auth=auth).history == []
-    assert salesforce_org.token_requests == 1
+def test_without_renewal_options_an_old_token_is_used_until_rejected() -> None:
+    with LocalOrg(session_timeout=1.5) as org:  # idle sessions die after 1.5 s
+        auth = org.auth()
+        auth.instance_url
+        old = f"Bearer {auth.token['access_token']}"  # type: ignore[index]
+        kept = requests.get(org.url + LIMITS, auth=auth)
+        wait_for(lambda: org.live_tokens() == [])  # the org's idle timeout ends the token
+        renewed = requests.get(org.url + LIMITS, auth=auth)
+    assert kept.history == []
+    assert kept.request.headers["Authorization"] == old
+    assert renewed.status_code == 200
+    assert [r.status_code for r in renewed.history] == [401]  # the old token, rejected
+    assert renewed.history[0].request.headers["Authorization"] == old
+    assert renewed.request.headers["Authorization"] != old
+    assert org.token_requests == 2
 
 
 @pytest.mark.parametrize(
@@ -293,9 +310,14 @@ def test_bulk_api_calls_carry_x_sfdc_session_and_recover_from_invalid_session_id
 
 def test_a_bulk_400_that_is_not_about_the_session_is_returned(salesforce_org: LocalOrg) -> None:
     with salesforce_org.session() as sf:
-        response = sf.get("/services/async/67.0/nothing-here/../../../oauth2/revoke")
-    assert response.history == []
+        response = sf.get("/services/async/67.0/job/750000000000000AAA")  # no such job
+    assert "X-SFDC-Session" in response.request.headers  # a Bulk API call, with a live session
+    assert response.status_code == 400
+    assert b"<exceptionCode>InvalidJob</exceptionCode>" in response.content
+    assert response.history == []  # returned as it is: no renewal, no resend
     assert salesforce_org.token_requests == 1
+    assert salesforce_org.api_requests == 1
+    assert salesforce_org.rejected_requests == 0
 
 
 def test_bulk_header_never_follows_a_redirect_to_another_host(

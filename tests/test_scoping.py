@@ -3,7 +3,11 @@ on the retry path."""
 
 from __future__ import annotations
 
+import random
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -47,13 +51,43 @@ def test_a_401_from_a_host_that_is_not_ours_is_never_answered_with_our_token(
     assert tokens_seen_by(other_host) == [None]
 
 
-def test_same_host_other_port_is_another_origin(salesforce_org: LocalOrg) -> None:
-    auth = salesforce_org.auth()
-    port = int(salesforce_org.url.rsplit(":", 1)[1])
-    other_port_url = f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}/x"
-    prepared = requests.Request("GET", other_port_url, auth=auth).prepare()
-    assert "Authorization" not in prepared.headers
-    assert salesforce_org.token_requests == 0
+@pytest.fixture
+def org_and_a_port_that_extends_its_port() -> Iterator[tuple[LocalOrg, LocalOrg]]:
+    """An org on port P and another server on P followed by a digit (3000 and 30001, say):
+    spelled out, the org's origin is a prefix of the other's."""
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(1024, 6553)  # so that port * 10 + 9 is a port too
+        try:
+            org = LocalOrg(port=port).start()
+        except OSError:  # taken by someone else
+            continue
+        for digit in range(10):
+            try:
+                other = LocalOrg(port=port * 10 + digit).start()
+            except OSError:
+                continue
+            try:
+                yield org, other
+            finally:
+                other.stop()
+                org.stop()
+            return
+        org.stop()
+    pytest.fail("found no free pair of ports like 3000 and 30001")
+
+
+def test_a_port_that_merely_begins_with_the_instance_port_never_gets_the_token(
+    org_and_a_port_that_extends_its_port: tuple[LocalOrg, LocalOrg],
+) -> None:
+    org, other = org_and_a_port_that_extends_its_port
+    assert other.url.startswith(org.url)
+    with org.session() as sf:
+        assert sf.get("limits").status_code == 200  # a token is held: the quick check applies
+        response = sf.get(other.url + "/services/data/v67.0/limits")
+    assert response.status_code == 401
+    assert tokens_seen_by(other) == [None]
+    assert org.token_requests == 1
 
 
 def test_cross_host_redirect_never_carries_the_token(org: LocalOrg, other_host: LocalOrg) -> None:
@@ -91,6 +125,61 @@ def test_plain_http_to_a_remote_host_never_gets_the_token() -> None:
     auth = SalesforceAuth("https://acme.my.salesforce.com", "id", "secret")
     prepared = requests.Request("GET", "http://acme.my.salesforce.com/x", auth=auth).prepare()
     assert "Authorization" not in prepared.headers
+
+
+# -- an instance on another host than the domain ----------------------------------------------
+
+INSTANCE_HOST = "na1.salesforce.com"
+
+
+@pytest.fixture
+def org_with_instance_elsewhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalOrg]:
+    """An org over HTTPS whose tokens name an instance on another host than its domain, under
+    Salesforce's own domains, as a real org's may: the same server, which that name reaches
+    here because the resolver points it at 127.0.0.1."""
+    resolve = socket.getaddrinfo
+
+    def loopback_for_the_instance(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.lower() == INSTANCE_HOST:
+            host = "127.0.0.1"
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_for_the_instance)
+    with LocalOrg(tls=True, instance_host=INSTANCE_HOST) as org:
+        yield org
+
+
+def test_an_instance_on_another_host_than_the_domain_gets_the_token_and_its_401s_renewed(
+    org_with_instance_elsewhere: LocalOrg,
+) -> None:
+    org = org_with_instance_elsewhere
+    with org.session() as sf:
+        first = sf.get("limits")
+        org.expire_tokens()
+        renewed = sf.get("limits")
+        on_the_domain = sf.get(org.url + "/services/data/v67.0/limits")
+    assert first.url.startswith(org.instance_url + "/")
+    assert first.status_code == renewed.status_code == on_the_domain.status_code == 200
+    assert [r.status_code for r in renewed.history] == [401]
+    instance = org.instance_url.removeprefix("https://")
+    hosts = [r.headers["Host"] for r in org.received if r.path.endswith("/limits")]
+    assert hosts == [instance] * 3 + [org.url.removeprefix("https://")]
+    assert org.token_requests == 2
+
+
+def test_a_first_plain_request_to_an_instance_elsewhere_goes_without_a_token(
+    org_with_instance_elsewhere: LocalOrg,
+) -> None:
+    # The documented edge: until a token is held, the instance URL is not known to be ours.
+    org = org_with_instance_elsewhere
+    limits = org.instance_url + "/services/data/v67.0/limits"
+    auth = org.auth()
+    response = requests.get(limits, auth=auth, verify=org.ca_bundle)
+    assert response.status_code == 401
+    assert tokens_seen_by(org) == [None]
+    assert org.token_requests == 0
+    auth.instance_url  # what SalesforceSession does first
+    assert requests.get(limits, auth=auth, verify=org.ca_bundle).status_code == 200
 
 
 # -- redirects between our own origins -------------------------------------------------------

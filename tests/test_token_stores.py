@@ -7,63 +7,38 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import requests
+from redis.connection import SSLConnection, UnixDomainSocketConnection
 
-from requests_sf_auth import SalesforceAuth, SalesforceSession
-from requests_sf_auth._stores import (
+from requests_sf_auth import (
     FileTokenStore,
     MemoryTokenStore,
     RedisTokenStore,
+    SalesforceAuth,
+    SalesforceSession,
     TokenStore,
-    store_key,
 )
+from requests_sf_auth._stores import DEFAULT_TTL, store_key
 from requests_sf_auth.testing import LocalOrg
 
+from helpers import logged_warnings, wait_for
+
 PROCESSES, REQUESTS_PER_PROCESS = 8, 50
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A real redis-server on a free loopback port, for this module only."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is needed: apt-get install redis-server (scripts/test does)"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-@pytest.fixture
-def clean_redis(redis_url: str) -> str:
-    redis.Redis.from_url(redis_url).flushall()
-    return redis_url
 
 
 # -- many processes --------------------------------------------------------------------------
@@ -181,7 +156,7 @@ def test_file_store_writes_atomically_with_mode_0600_and_never_the_secret(
     assert salesforce_org.client_id not in text  # keys are hashes
     (record,) = json.loads(text).values()
     assert record["response"]["instance_url"] == salesforce_org.url
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tokens-")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 @pytest.mark.parametrize(
@@ -237,7 +212,8 @@ def test_an_unreachable_redis_falls_back_to_a_local_token_with_a_warning(
         assert sf.get("limits").status_code == 200
         salesforce_org.expire_tokens()
         assert sf.get("limits").status_code == 200
-    assert "unavailable" in caplog.text
+    (warning,) = logged_warnings(caplog)  # one outage, one warning
+    assert "unavailable" in warning
     assert salesforce_org.token_requests == 2
 
 
@@ -275,3 +251,261 @@ def test_a_memory_store_shares_one_token_between_auths_in_a_process(
 def test_token_store_must_look_like_a_store(salesforce_org: LocalOrg) -> None:
     with pytest.raises(ValueError, match="token_store must provide load, save, delete and lock"):
         salesforce_org.auth(token_store={"not": "a store"})
+
+
+# -- records expire --------------------------------------------------------------------------
+
+
+@dataclass
+class StoreKind:
+    """One kind of store, made fresh for a test, and how to read a record's remaining life."""
+
+    name: str
+    make: Callable[..., TokenStore]
+    redis_url: str | None = None
+
+    def seconds_left(self, store: TokenStore, key: str) -> float:
+        if self.redis_url is not None:
+            return float(redis.Redis.from_url(self.redis_url).pttl(key)) / 1000
+        record = store.load(key)
+        assert record is not None
+        return float(record["store_expires_at"]) - time.time()
+
+
+@pytest.fixture(params=["memory", "file", "redis"])
+def store_kind(request: pytest.FixtureRequest, tmp_path: Path) -> StoreKind:
+    if request.param == "memory":
+        return StoreKind("memory", MemoryTokenStore)
+    if request.param == "file":
+        return StoreKind("file", lambda **kw: FileTokenStore(tmp_path / "tokens.json", **kw))
+    url: str = request.getfixturevalue("clean_redis")
+    return StoreKind("redis", lambda **kw: RedisTokenStore(url, **kw), redis_url=url)
+
+
+def test_a_record_expires_after_the_stores_ttl_when_the_token_lifetime_is_unknown(
+    salesforce_org: LocalOrg, store_kind: StoreKind
+) -> None:
+    store = store_kind.make(ttl=0.5)
+    publisher = salesforce_org.auth(token_store=store)
+    publisher.instance_url
+    key = store_key(publisher.token_url, publisher.client_id)
+    assert store.load(key) is not None
+    wait_for(lambda: store.load(key) is None)
+    if store_kind.redis_url is not None:  # gone from Redis, not merely ignored
+        assert redis.Redis.from_url(store_kind.redis_url).exists(key) == 0
+    latecomer = salesforce_org.auth(token_store=store)
+    assert requests.get(salesforce_org.url + "/services/data/v67.0/limits", auth=latecomer).ok
+    assert salesforce_org.token_requests == 2  # the latecomer found nothing to share
+
+
+def test_records_expire_by_default_and_sooner_when_the_token_lifetime_is_known(
+    salesforce_org: LocalOrg, store_kind: StoreKind
+) -> None:
+    store = store_kind.make()
+    unknown = salesforce_org.auth(token_store=store)
+    unknown.instance_url
+    key = store_key(unknown.token_url, unknown.client_id)
+    assert DEFAULT_TTL - 60 < store_kind.seconds_left(store, key) <= DEFAULT_TTL
+    known = salesforce_org.auth(token_store=store, token_lifetime=600, leeway=60)
+    known.fetch_token()
+    assert 500 < store_kind.seconds_left(store, key) <= 600
+
+
+def test_a_file_store_drops_expired_records_when_it_writes(
+    salesforce_org: LocalOrg, other_host: LocalOrg, tmp_path: Path
+) -> None:
+    store = FileTokenStore(tmp_path / "tokens.json", ttl=0.5)
+    gone = salesforce_org.auth(token_store=store)
+    gone.instance_url
+    wait_for(lambda: store.load(store_key(gone.token_url, gone.client_id)) is None)
+    kept = other_host.auth(token_store=store)
+    kept.instance_url
+    records = json.loads((tmp_path / "tokens.json").read_text())
+    assert list(records) == [store_key(kept.token_url, kept.client_id)]
+
+
+@pytest.mark.parametrize(
+    ("make", "named"),
+    [
+        (lambda path: FileTokenStore(path, ttl=0), "ttl"),
+        (lambda path: FileTokenStore(path, lock_timeout=-1), "lock_timeout"),
+        (lambda path: MemoryTokenStore(ttl="2h"), "ttl"),
+        (lambda path: RedisTokenStore("redis://127.0.0.1:1/0", ttl=float("inf")), "ttl"),
+    ],
+    ids=["zero ttl", "negative lock_timeout", "ttl as text", "infinite ttl"],
+)
+def test_store_durations_that_are_not_positive_seconds_are_refused_naming_them(
+    tmp_path: Path, make: Callable[[Path], TokenStore], named: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^{named} must be a positive number of seconds"):
+        make(tmp_path / "tokens.json")
+
+
+# -- Redis in other processes and on slow networks -------------------------------------------
+
+REDIS_PASSWORD = "redis-password-never-in-cleartext"
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server that wants a password and takes connections only over TLS (verified
+    with its own CA) and through a Unix socket: no plain TCP port at all."""
+
+    tls_port: int
+    ca_bundle: str
+    unix_socket: str
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    import trustme
+
+    directory = tmp_path_factory.mktemp("redis")
+    ca = trustme.CA()
+    certificate = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    certificate.private_key_pem.write_to_path(str(directory / "key.pem"))
+    certificate.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed: apt-get install redis-server (scripts/test does)"
+    server = subprocess.Popen(
+        [
+            binary,
+            *("--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
+            *("--tls-cert-file", str(directory / "cert.pem")),
+            *("--tls-key-file", str(directory / "key.pem")),
+            *("--tls-ca-cert-file", str(directory / "ca.pem"), "--tls-auth-clients", "no"),
+            *("--unixsocket", str(directory / "redis.sock"), "--unixsocketperm", "700"),
+            *("--requirepass", REDIS_PASSWORD, "--save", "", "--appendonly", "no"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    private = PrivateRedis(port, str(directory / "ca.pem"), str(directory / "redis.sock"))
+    try:
+        client = tls_client(private)
+        for _ in range(100):
+            if server.poll() is not None:
+                output = server.stdout.read() if server.stdout else ""
+                pytest.skip(f"this redis-server cannot serve TLS: {output[-300:]}")
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield private
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def tls_client(private: PrivateRedis) -> redis.Redis:
+    return redis.Redis(
+        port=private.tls_port,
+        password=REDIS_PASSWORD,
+        ssl=True,
+        ssl_ca_certs=private.ca_bundle,
+        socket_timeout=5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("connect", "connection_class"),
+    [
+        (tls_client, SSLConnection),
+        (
+            lambda private: (
+                f"rediss://:{REDIS_PASSWORD}@127.0.0.1:{private.tls_port}/0"
+                f"?ssl_ca_certs={private.ca_bundle}"
+            ),
+            SSLConnection,
+        ),
+        pytest.param(
+            lambda private: redis.Redis(
+                unix_socket_path=private.unix_socket, password=REDIS_PASSWORD, socket_timeout=5
+            ),
+            UnixDomainSocketConnection,
+            marks=pytest.mark.skipif(
+                redis.__version__ == "4.5.0",
+                reason="redis-py 4.5.0 cannot talk over Unix sockets (no _command_packer)",
+            ),
+        ),
+    ],
+    ids=["TLS client", "TLS URL", "Unix socket client"],
+)
+def test_a_pickled_redis_store_connects_the_way_the_original_did(
+    salesforce_org: LocalOrg,
+    private_redis: PrivateRedis,
+    caplog: pytest.LogCaptureFixture,
+    connect: Callable[[PrivateRedis], Any],
+    connection_class: type[Any],
+) -> None:
+    store = RedisTokenStore(connect(private_redis))
+    salesforce_org.auth(token_store=store).instance_url  # publishes the token
+    copy = pickle.loads(pickle.dumps(store))  # as a spawned worker receives it
+    with salesforce_org.session(token_store=copy) as sf:
+        assert sf.get("limits").status_code == 200
+    assert salesforce_org.token_requests == 1  # the copy read the published token
+    assert logged_warnings(caplog) == []
+    assert copy._client.connection_pool.connection_class is connection_class
+
+
+class _LockedCredentials(redis.CredentialProvider):
+    """Credentials that live in this process only (they hold a lock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def get_credentials(self) -> tuple[str, str]:
+        return ("default", REDIS_PASSWORD)
+
+
+class _TracedConnection(redis.Connection):
+    """A connection class of the application's own."""
+
+
+@pytest.mark.parametrize(
+    ("client", "named"),
+    [
+        (lambda: redis.Redis(credential_provider=_LockedCredentials()), "credential_provider"),
+        (
+            lambda: redis.Redis(
+                connection_pool=redis.ConnectionPool(
+                    connection_class=_TracedConnection, password=REDIS_PASSWORD
+                )
+            ),
+            "_TracedConnection",
+        ),
+    ],
+    ids=["credentials that cannot be pickled", "a custom connection class"],
+)
+def test_pickling_a_redis_store_it_could_not_rebuild_faithfully_is_refused_naming_why(
+    client: Callable[[], Any], named: str
+) -> None:
+    with pytest.raises(TypeError, match=f"cannot be pickled: .*{named}.*URL") as refused:
+        pickle.dumps(RedisTokenStore(client()))
+    assert REDIS_PASSWORD not in str(refused.value)
+
+
+def test_a_redis_client_without_a_socket_timeout_gets_one_warning_naming_the_fix(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    RedisTokenStore(redis.Redis.from_url(redis_url, socket_timeout=5))
+    assert logged_warnings(caplog) == []
+    RedisTokenStore(redis.Redis.from_url(redis_url, socket_timeout=None))
+    (warning,) = logged_warnings(caplog)
+    assert "socket_timeout" in warning
+
+
+def test_a_file_store_creates_its_directory_when_it_is_missing(
+    salesforce_org: LocalOrg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "not" / "there" / "yet" / "tokens.json"
+    auth = salesforce_org.auth(token_store=FileTokenStore(path))
+    assert requests.get(salesforce_org.url + "/services/data/v67.0/limits", auth=auth).ok
+    assert json.loads(path.read_text())  # published, not merely used
+    assert logged_warnings(caplog) == []

@@ -75,14 +75,24 @@ Besides these, the org understands ``"missing_instance_url"`` and ``"http_instan
 ``"tampered_signature"`` and ``"missing_signature"`` (a real token whose ``signature`` is
 wrong or absent),
 ``"echo_500"`` (an error page that echoes the request body, secret included, as a broken proxy
-might), ``"hang"`` (accept the request and never answer until the org stops), ``"trickle"``
-(a real token answer sent one byte every 0.2 s) and ``"huge_500"`` (a 30 MB error page).
+might), ``"echo_values_500"`` (an error page that lists the request's form values without their
+names, the secret among them, as some gateways' block pages do), ``"hang"`` (accept the
+request and never answer until the org stops), ``"trickle"`` (a real token answer sent one
+byte every 0.2 s) and ``"huge_500"`` (a 30 MB error page).
 """
 _TOKEN_TAMPERING = frozenset(
     {"missing_instance_url", "http_instance_url", "tampered_signature", "missing_signature"}
 )
 _TOKEN_FAULTS = frozenset(
-    {*TOKEN_FAILURES, *_TOKEN_TAMPERING, "echo_500", "hang", "trickle", "huge_500"}
+    {
+        *TOKEN_FAILURES,
+        *_TOKEN_TAMPERING,
+        "echo_500",
+        "echo_values_500",
+        "hang",
+        "trickle",
+        "huge_500",
+    }
 )
 _HUGE_BODY = 30 * 1024 * 1024
 _TRICKLE_SECONDS = 0.2
@@ -129,6 +139,8 @@ class LocalOrg:
 
     * ``url`` is both the My Domain URL and the ``instance_url`` its tokens carry; pass it,
       ``client_id`` and ``client_secret`` to :class:`~requests_sf_auth.SalesforceAuth`.
+      With ``instance_host``, the tokens name the same server under that host name instead
+      (:attr:`instance_url`), as a real org's instance may differ from its My Domain.
     * Token requests with the wrong client id or secret, or another grant type, get the
       same OAuth errors Salesforce sends. Tokens never expire by themselves unless
       ``session_timeout`` (idle seconds) is set.
@@ -140,13 +152,14 @@ class LocalOrg:
     * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
       ``exp`` is reported when ``session_timeout`` is set.
     * The Bulk API 1.0 under ``/services/async/`` wants ``X-SFDC-Session`` and answers a dead
-      session with 400 ``InvalidSessionId``.
+      session with 400 ``InvalidSessionId``. It keeps no jobs: with a live session, any
+      ``job/ID`` path answers 400 ``InvalidJob``, as the Bulk API does for an unknown job.
 
     Steer it with :meth:`expire_tokens`, :meth:`revoke_token`, :meth:`fail_token_requests`,
     :meth:`fail_api_requests`, ``token_delay``, ``reject_api_with``, ``api_cookies``,
-    ``introspection`` and ``token_factory``; read ``token_requests``, ``api_requests``,
-    ``rejected_requests``, ``introspect_requests``, ``revoke_requests``, ``received`` and
-    :meth:`live_tokens`.
+    ``introspection``, ``token_factory``, ``answer_fields`` and ``token_answer``; read
+    ``token_requests``, ``api_requests``, ``rejected_requests``, ``introspect_requests``,
+    ``revoke_requests``, ``received`` and :meth:`live_tokens`.
     """
 
     def __init__(
@@ -159,10 +172,15 @@ class LocalOrg:
         session_timeout: float | None = None,
         record: bool = True,
         port: int = 0,
+        instance_host: str | None = None,
     ) -> None:
         self.tls = tls
         self.port = port
         """The port to bind; 0 (the default) picks a free one."""
+        self.instance_host = instance_host
+        """A host name the tokens' ``instance_url`` gives this server instead of 127.0.0.1;
+        under TLS the certificate names it too. The org cannot make the name resolve: the
+        test points it at 127.0.0.1 (by patching ``socket.getaddrinfo``, say)."""
         self.client_id = client_id or "3MVG9" + secrets.token_urlsafe(30).replace("-", "x")
         self.client_secret = client_secret or secrets.token_hex(32).upper()
         self.api_versions = api_versions
@@ -178,7 +196,13 @@ class LocalOrg:
         """``"normal"``, ``"inactive"`` (answer ``{"active": false}``) or ``"error"`` (HTTP 503)."""
         self.answer_fields: dict[str, Any] = {}
         """Fields that replace or join those of every token answer the org issues, to test
-        how a client copes with an odd answer (say ``{"expires_in": "abc"}``)."""
+        how a client copes with an odd answer (say ``{"expires_in": "abc"}``). Assign a new
+        dict to change them while requests may be in flight; never change it in place."""
+        self.token_answer: tuple[int, str, bytes] | None = None
+        """When set, ``(status, content type, body)`` that every token request is answered
+        with, whatever it asked and before any scheduled failure: any answer at all, to test
+        how a client copes. Changed by assigning a new tuple, so a request in flight gets
+        one whole answer, the old or the new."""
         self.clock_skew = 0.0
         """Seconds the org's clock is ahead of this machine's (negative: behind), as seen in
         ``issued_at`` and introspection's ``iat`` and ``exp``."""
@@ -226,11 +250,20 @@ class LocalOrg:
 
     @property
     def url(self) -> str:
-        """``http(s)://127.0.0.1:PORT``: the domain and instance URL."""
+        """``http(s)://127.0.0.1:PORT``: the domain, and the instance URL unless
+        ``instance_host`` names another."""
         if self._server is None:
             raise RuntimeError("the org is not started; use 'with LocalOrg() as org:'")
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def instance_url(self) -> str:
+        """The ``instance_url`` of the tokens the org issues: ``url``, or the same server
+        under ``instance_host``."""
+        if self.instance_host is None:
+            return self.url
+        return self.url.replace("127.0.0.1", self.instance_host, 1)
 
     def _tls_context(self) -> ssl.SSLContext:
         try:
@@ -242,7 +275,10 @@ class LocalOrg:
         import tempfile
 
         ca = trustme.CA()
-        cert = ca.issue_cert("127.0.0.1", "localhost")
+        names = ["127.0.0.1", "localhost"]
+        if self.instance_host is not None:
+            names.append(self.instance_host)
+        cert = ca.issue_cert(*names)
         self._tempdir = tempfile.TemporaryDirectory(prefix="localorg-")
         self.ca_bundle = f"{self._tempdir.name}/ca.pem"
         ca.cert_pem.write_to_path(self.ca_bundle)
@@ -297,8 +333,8 @@ class LocalOrg:
 
     def fail_token_requests(self, failure: str, times: int | None = 1) -> None:
         """Answer the next ``times`` token requests (all of them for ``None``) with ``failure``:
-        a key of :data:`TOKEN_FAILURES`, ``"missing_instance_url"``, ``"http_instance_url"`` or
-        ``"hang"``."""
+        a key of :data:`TOKEN_FAILURES` or one of the other failures listed beside it. An
+        unknown name raises ``ValueError`` listing them all."""
         if failure not in _TOKEN_FAULTS:
             raise ValueError(f"unknown failure {failure!r}; choose from {sorted(_TOKEN_FAULTS)}")
         with self._lock:
@@ -308,8 +344,9 @@ class LocalOrg:
                 self._state.failures.extend([failure] * times)
 
     def fail_api_requests(self, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` API requests with ``status`` (a 5xx, say) and an error
-        body, whatever their token, as an overloaded instance would."""
+        """Answer the next ``times`` API requests, the version list included, with ``status``
+        (a 5xx, say) and an error body, whatever their token, as an overloaded instance
+        would."""
         with self._lock:
             self._state.api_failures.extend([status] * times)
 
@@ -415,7 +452,7 @@ class LocalOrg:
             "signature": signature,
             "token_format": "opaque",
             "scope": "api",
-            "instance_url": self.url,
+            "instance_url": self.instance_url,
             "id": identity,
             "token_type": "Bearer",
             "issued_at": issued_at,
@@ -662,6 +699,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if org.token_delay:
             org._stopping.wait(org.token_delay)
+        canned = org.token_answer
+        if canned is not None:
+            self._send(canned[0], canned[2], canned[1])
+            return
         failure = org._next_failure()
         if failure is not None and self._fail_instead(failure, body):
             return
@@ -692,6 +733,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif failure == "echo_500":
             self._send(500, b"<html><body>Bad request: " + body + b"</body></html>", "text/html")
+        elif failure == "echo_values_500":
+            values = " | ".join(value for _, value in parse_qsl(body.decode("utf-8", "replace")))
+            page = f"<html><body><p>Request blocked. Values: {values}</p></body></html>"
+            self._send(500, page.encode(), "text/html")
         elif failure == "huge_500":
             self._send_huge_error()
         elif failure in TOKEN_FAILURES:
@@ -747,6 +792,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_oauth_error(400, "invalid_token", "invalid token")
 
     def _versions(self) -> None:
+        if self._api_failure():
+            return
         self._send(
             200,
             [
@@ -755,14 +802,21 @@ class _Handler(BaseHTTPRequestHandler):
             ],
         )
 
+    def _api_failure(self) -> bool:
+        """Answer with the next failure :meth:`LocalOrg.fail_api_requests` scheduled, if any."""
+        org = self.org
+        with org._lock:
+            failure = org._state.api_failures.pop(0) if org._state.api_failures else None
+        if failure is None:
+            return False
+        payload = [{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
+        self._send(failure, payload)
+        return True
+
     def _api(self, path: str, query: str, body: bytes, token: str | None) -> None:
         org = self.org
         org._count("api_requests")
-        with org._lock:
-            failure = org._state.api_failures.pop(0) if org._state.api_failures else None
-        if failure is not None:
-            payload = [{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
-            self._send(failure, payload)
+        if self._api_failure():
             return
         if org.reject_api_with is not None or not org._use_token(token):
             org._count("rejected_requests")
@@ -813,8 +867,20 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         params = parse_qs(query, keep_blank_values=True)
+        segments = path.split("/")  # "", "services", "async", version, resource, ...
         if path.endswith("/test/redirect"):
             self._redirect(params)
+        elif len(segments) > 5 and segments[4] == "job" and segments[5]:
+            job = segments[5]
+            self._send(
+                400,
+                b'<?xml version="1.0" encoding="UTF-8"?><error '
+                b'xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+                b"<exceptionCode>InvalidJob</exceptionCode>"
+                b"<exceptionMessage>Unable to find object: " + job.encode() + b"</exceptionMessage>"
+                b"</error>",
+                "application/xml",
+            )
         else:
             self._send(200, self._echo(path, params, body))
 

@@ -1,0 +1,233 @@
+"""``FileTokenStore``: tokens shared by the processes of one machine through one JSON file."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import logging
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._backoff import seconds
+from ._stores import DEFAULT_TTL, Record, _fresh, _Health, _lifetime, _stamped
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
+
+__all__ = ["FileTokenStore"]
+
+log = logging.getLogger(__name__)
+
+
+_PRIVATE_MODE = 0o600
+_SHARED_MODE = 0o660
+
+
+def _file_mode(directory: Path) -> int:
+    """The mode of the store's files in ``directory``: group read and write in a directory an
+    operator set up for a group (group-writable and setgid, so that every file in it belongs
+    to that group), owner only anywhere else. The umask does not narrow it: a service's usual
+    umask would take the group's write access and break the sharing the directory was made for."""
+    mode = directory.stat().st_mode
+    shared = mode & stat.S_ISGID and mode & stat.S_IWGRP
+    return _SHARED_MODE if shared else _PRIVATE_MODE
+
+
+class FileTokenStore:
+    """Shares tokens between the processes of one machine through one JSON file.
+
+    ``path`` holds every client's record (keyed by :func:`store_key`); ``path + ".lock"`` is a
+    cross-process lock from ``filelock``, which the operating system releases when a holder
+    dies, so a killed process never blocks the others. If the lock cannot be had within
+    ``lock_timeout`` seconds, the caller proceeds without it (with a warning).
+
+    Writes go to a temporary file (``.NAME.*.tmp`` beside ``path``) that replaces ``path``
+    atomically; a write that fails removes it, and the files that writers killed mid-write left
+    (they may hold a live token) are removed by the next writer that holds the lock. Each write
+    also drops the records that expired.
+
+    Permissions: the files are created with mode 0600, since they hold live tokens. To share a
+    store between users, put it in a directory that belongs to a group they are all in and is
+    group-writable and setgid, but not sticky (``chgrp GROUP DIR && chmod 2770 DIR``): there
+    the files are created with mode 0660, whatever the umask. A user that cannot read or write
+    the files gets one warning that names the permission and this fix.
+
+    Failures never reach the request: a corrupt, truncated or foreign file is treated as empty
+    (one warning per content); a file that cannot be read is neither used nor overwritten, so
+    the other clients' records in it survive; a file that cannot be written (a read-only or
+    missing directory, a full disk) costs the publication only. Each process then uses a token
+    of its own, the outage costs one warning, and the store is left alone for ``lock_timeout``
+    seconds. ``lock_timeout`` and ``ttl`` must be positive seconds (``ValueError`` otherwise).
+
+    Safe to use from any number of threads and processes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float | timedelta = 30.0,
+        ttl: float | timedelta = DEFAULT_TTL,
+    ) -> None:
+        self._setup(path, seconds("lock_timeout", lock_timeout), seconds("ttl", ttl))
+
+    def _setup(self, path: str | os.PathLike[str], lock_timeout: float, ttl: float) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self.ttl = ttl
+        self._filelock: BaseFileLock | None = None
+        self._holder = threading.local()  # whether this thread holds the lock
+        self._health = _Health(str(self.path), lock_timeout)
+        self._corrupt_seen = b""
+
+    def load(self, key: str) -> Record | None:
+        if self._health.skipping():
+            return None
+        data = self._read("reading")
+        return None if data is None else _fresh(data.get(key))
+
+    def save(self, key: str, record: Record, ttl: float | None) -> None:
+        if self._health.skipping():
+            return
+        data = self._read("publishing")
+        if data is None:
+            return
+        kept = {k: v for k, v in data.items() if _fresh(v) is not None}
+        kept[key] = _stamped(record, _lifetime(ttl, self.ttl))
+        self._write(kept, "publishing")
+
+    def delete(self, key: str) -> None:
+        if self._health.skipping():
+            return
+        data = self._read("deleting")
+        if data is not None and data.pop(key, None) is not None:
+            self._write(data, "deleting")
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[object]:
+        from filelock import Timeout
+
+        if self._health.skipping():
+            yield None
+            return
+        try:
+            filelock = self._lock_file()
+            filelock.acquire()
+        except Timeout:  # (a TimeoutError, so an OSError: it comes first)
+            log.warning(
+                "token store lock %s.lock not acquired within %g s; going on without it",
+                self.path,
+                self.lock_timeout,
+            )
+            yield None
+            return
+        except OSError as exc:
+            self._health.failed("locking", exc)
+            yield None
+            return
+        self._holder.locked = True
+        try:
+            yield None
+        finally:
+            self._holder.locked = False
+            # Closing the descriptor releases the lock whatever happens.
+            with contextlib.suppress(OSError):
+                filelock.release()
+
+    def _directory(self) -> Path:
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def _lock_file(self) -> BaseFileLock:
+        filelock = self._filelock
+        if filelock is None:
+            from filelock import FileLock
+
+            mode = _file_mode(self._directory())
+            filelock = FileLock(f"{self.path}.lock", timeout=self.lock_timeout, mode=mode)
+            self._filelock = filelock
+        return filelock
+
+    def _read(self, doing: str) -> dict[str, Any] | None:
+        """Every record in the file: ``{}`` when there is none yet or the file is corrupt,
+        ``None`` when it cannot be read."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            self._health.failed(doing, exc)
+            return None
+        try:
+            data = json.loads(raw)  # undecodable bytes raise ValueError too
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return data
+        digest = hashlib.sha256(raw).digest()
+        if digest != self._corrupt_seen:  # (not again when the same content is read to save)
+            self._corrupt_seen = digest
+            log.warning(
+                "token store %s is corrupt or foreign; treating it as empty until a token "
+                "published replaces it",
+                self.path,
+            )
+        return {}
+
+    def _write(self, data: dict[str, Any], doing: str) -> None:
+        try:
+            directory = self._directory()
+            if getattr(self._holder, "locked", False):
+                self._sweep(directory)
+            mode = _file_mode(directory)
+            # mkstemp creates the file with mode 0600, which the rename carries over.
+            fd, temporary = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=".tmp", dir=directory
+            )
+        except OSError as exc:
+            self._health.failed(doing, exc)
+            return
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                if mode != _PRIVATE_MODE:
+                    os.fchmod(handle.fileno(), mode)
+                json.dump(data, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException as exc:
+            # Whatever stopped the write, no file holding a token is left behind.
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            if not isinstance(exc, OSError):
+                raise
+            self._health.failed(doing, exc)
+        else:
+            self._health.worked()
+
+    def _sweep(self, directory: Path) -> None:
+        """Remove the temporary files of writers that died mid-write. Called only under the
+        lock, which dies with its holder: a temporary file there is a dead writer's, or, at
+        worst, one of a writer that gave up waiting for the lock, which then fails to publish
+        (with a warning) and keeps its token."""
+        for leftover in directory.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": str(self.path), "lock_timeout": self.lock_timeout, "ttl": self.ttl}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._setup(state["path"], state["lock_timeout"], state.get("ttl", DEFAULT_TTL))
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore({str(self.path)!r})"

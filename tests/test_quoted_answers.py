@@ -1,0 +1,110 @@
+"""A refused token answer is quoted in the error, and the quote never carries the token or
+the secret, however the answer spells them; an ``instance_url`` that is more than an origin
+is refused, and so is a credential that cannot be sent. (``test_token_answer_properties.py``
+searches the same ground at random; these are the cases it found, kept as plain
+specifications.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from requests_sf_auth import SalesforceAuth, TokenRequestError
+from requests_sf_auth.testing import LocalOrg
+
+API = "/services/data/v67.0/limits"
+TOKEN = "00D5g000004ABCD!AR8AQ" + "t" * 60
+
+
+def refusal(org: LocalOrg, status: int, answer: object) -> str:
+    """The message of the error a request raises when every token request gets ``answer``
+    (bytes as they are, anything else as JSON)."""
+    body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+    org.token_answer = (status, "application/json", body)
+    with pytest.raises(TokenRequestError) as info:
+        requests.get(org.url + API, auth=org.auth())
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "token", [f'"{TOKEN}', f"{TOKEN}\\{TOKEN}", f"{TOKEN}\u00e9"], ids=["quote", "backslash", "é"]
+)
+def test_a_token_json_escapes_is_masked_whole_in_a_quoted_answer(
+    salesforce_org: LocalOrg, token: str
+) -> None:
+    shown = refusal(salesforce_org, 500, {"access_token": token, "instance_url": "x"})
+    assert "HTTP 500" in shown
+    assert '"access_token": ***' in shown
+    assert "tttttttt" not in shown
+
+
+@pytest.mark.parametrize("field", ["error", "error_description", "id"])
+def test_the_token_is_masked_wherever_else_the_answer_repeats_it(
+    salesforce_org: LocalOrg, field: str
+) -> None:
+    shown = refusal(salesforce_org, 400, {"access_token": TOKEN, field: f"bad token {TOKEN}"})
+    assert "bad token ***" in shown
+    assert TOKEN not in shown
+
+
+def test_the_secret_is_masked_when_the_answer_echoes_it_json_escaped(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.client_secret = 'S3cr3t"with\\escapes\u00e9' + "s" * 20
+    echo = json.dumps({"form": org.client_secret})  # a gateway quoting what it got, as JSON
+    shown = refusal(org, 502, f"<html><p>Bad gateway: {echo}</p></html>".encode())
+    assert "***" in shown
+    assert "ssssssss" not in shown
+
+
+@pytest.mark.parametrize(
+    "tail", ["/x", "/services/data", "?q=1", "#frag"], ids=["path", "api-path", "query", "fragment"]
+)
+def test_an_instance_url_with_more_than_an_origin_is_refused(
+    salesforce_org: LocalOrg, tail: str
+) -> None:
+    org = salesforce_org
+    org.answer_fields = {"instance_url": org.url + tail}
+    auth = org.auth()
+    with pytest.raises(TokenRequestError, match=r"not a bare scheme://host\[:port\]"):
+        auth.instance_url
+    assert auth.token is None
+
+
+def test_an_instance_url_carrying_the_token_as_user_info_is_refused_without_quoting_it(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.token_factory = lambda: TOKEN
+    org.answer_fields = {"instance_url": org.url.replace("://", f"://{TOKEN}@")}
+    with pytest.raises(TokenRequestError, match="user info") as info:
+        org.auth().instance_url
+    assert TOKEN not in str(info.value)
+
+
+def test_an_instance_url_with_a_trailing_slash_is_still_the_origin(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.answer_fields = {"instance_url": org.url + "/"}
+    with org.session() as sf:
+        assert sf.get("limits").status_code == 200
+
+
+def test_an_answer_with_a_lone_surrogate_in_its_token_is_an_auth_error(
+    salesforce_org: LocalOrg,
+) -> None:
+    # JSON can escape a lone surrogate, which no UTF-8 encoder takes.
+    shown = refusal(salesforce_org, 400, {"access_token": "\ud800" + "t" * 20, "error": "x"})
+    assert "tttttttt" not in shown
+
+
+@pytest.mark.parametrize("name", ["client_id", "client_secret"])
+def test_a_credential_that_cannot_be_sent_is_refused_at_construction(name: str) -> None:
+    # What os.environ gives for bytes that are not UTF-8.
+    arguments = {"client_id": "3MVG9id", "client_secret": "s3cr3t", name: "s3cr\udcff"}
+    with pytest.raises(ValueError, match=f"{name} holds a character that cannot be sent"):
+        SalesforceAuth("https://acme.my.salesforce.com", **arguments)
