@@ -134,7 +134,8 @@ class LocalOrg:
       ``session_timeout`` (idle seconds) is set.
     * ``GET /services/data/`` lists ``api_versions`` without a token. Any other path under
       ``/services/data/vNN.N/`` needs a live token, answers ``401 INVALID_SESSION_ID``
-      otherwise, and echoes the request as JSON; ``chatter/users/me`` answers a user record,
+      otherwise, and echoes the request as JSON; ``chatter/users/me`` and
+      ``sobjects/User/<the user id in a token's id>`` answer the run-as user's record,
       ``test/redirect?to=URL&status=302`` redirects (``&expire=1`` also ends every session
       first; the Bulk API path has it too), and ``test/cookie?name=value`` sets a cookie.
     * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
@@ -786,6 +787,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "url": f"{path}",
                 },
             )
+        elif tail == f"sobjects/User/{_USER_ID}":
+            user = {"Username": "integration@acme.example", "Name": "Integration User"}
+            self._send(200, {"attributes": {"type": "User", "url": path}, "Id": _USER_ID, **user})
         elif tail == "test/redirect":
             self._redirect(params)
         elif tail == "test/cookie":
