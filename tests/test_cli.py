@@ -939,6 +939,31 @@ def test_ctrl_c_as_the_token_request_begins_leaves_no_thread_to_wait_for(
     assert result.stderr == "requests-sf-auth token: interrupted\n"
 
 
+def test_ctrl_c_while_the_demo_starts_its_threads_leaves_none_waiting() -> None:
+    # The Ctrl-C lands once 3 of the burst's 16 threads run: they wait for the other 13 at a
+    # barrier, and threads left waiting there would keep the process from exiting.
+    interrupt_at_the_third_worker = (
+        "import threading; start = threading.Thread.start; workers = []\n"
+        "def interrupted(thread):\n"
+        "    start(thread)\n"
+        "    if getattr(thread._target, '__name__', '') == 'call':\n"
+        "        workers.append(thread)\n"
+        "        if len(workers) == 3: raise KeyboardInterrupt\n"
+        "threading.Thread.start = interrupted"
+    )
+    result = subprocess.run(
+        command("demo", prelude=interrupt_at_the_third_worker),
+        env=environment(None),
+        capture_output=True,
+        text=True,
+        timeout=30,  # a bound against waiting forever, not a measurement
+        check=False,
+    )
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert "[4] ok" in result.stdout  # the burst is step 5
+    assert result.stderr == "requests-sf-auth demo: interrupted\n"
+
+
 @pytest.mark.parametrize("command_name", COMMANDS)
 def test_ctrl_c_exits_130_without_a_traceback(salesforce_org: LocalOrg, command_name: str) -> None:
     salesforce_org.fail_token_requests("hang")
