@@ -129,14 +129,16 @@ class _Watchdog:
         _active.watchdog = self
         with _running_lock:
             _running.add(self)
-        if self.background and _exiting.is_set():  # begun as the interpreter exits: ends now
-            self._expire()
-        else:
-            # Python 3.12+ starts no thread once the main thread has ended; a thread that works
-            # on after it keeps requests' per-read timeouts for this exchange.
-            with contextlib.suppress(RuntimeError):
-                self._timer.start()
+        # Started inside the try: a KeyboardInterrupt can surface in Thread.start() once the
+        # timer runs, and a timer left running would hold the exiting process until it fires.
         try:
+            if self.background and _exiting.is_set():  # begun as the interpreter exits: ends now
+                self._expire()
+            else:
+                # Python 3.12+ starts no thread once the main thread has ended; a thread that
+                # works on after it keeps requests' per-read timeouts for this exchange.
+                with contextlib.suppress(RuntimeError):
+                    self._timer.start()
             yield self
         finally:
             self._timer.cancel()

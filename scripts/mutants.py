@@ -130,23 +130,27 @@ MUTATIONS = [
       """sought = {""",
       "tests/test_secrets.py",
       "redact() masks only secret-named fields, not the secret itself wherever it appears"),
-    m("check-versions-stage-wrong-exit-code", "_cli.py",
-      """return EXIT_VERSIONS""",
-      """return EXIT_IDENTITY""",
-      "tests/test_cli.py -k check",
-      "check exits 6 instead of 5 when the API versions cannot be listed"),
-    m("token-command-wrong-exit-code", "_cli.py",
-      """print(f"{_PROG} token: {exc}", file=sys.stderr)
-        return EXIT_TOKEN""",
-      """print(f"{_PROG} token: {exc}", file=sys.stderr)
-        return EXIT_HTTP_ERROR""",
-      "tests/test_cli.py -k token",
-      "the token command exits 1 instead of 4 when no token can be had"),
-    m("request-command-wrong-exit-code", "_cli.py",
-      """return EXIT_TOKEN if isinstance(exc, TokenRequestError) else EXIT_HTTP_ERROR""",
-      """return EXIT_HTTP_ERROR""",
-      "tests/test_cli.py -k request",
-      "the request command exits 1 instead of 4 when no token can be had"),
+    m("no-token-exits-as-could-not-connect", "_commands/outcome.py",
+      """    if isinstance(exc, SalesforceAuthError):
+        return Failure(EXIT_TOKEN, "token", f"could not get a token: {exc}")""",
+      """    if isinstance(exc, SalesforceAuthError):
+        return Failure(EXIT_CONNECT, "token", f"could not get a token: {exc}")""",
+      "tests/test_cli.py",
+      "a failure of the library's own that is not a TokenRequestError exits 3, not 4"),
+    m("token-refusal-exits-as-could-not-connect", "_commands/outcome.py",
+      """    if isinstance(exc, TokenRequestError):
+        return Failure(
+            EXIT_TOKEN,""",
+      """    if isinstance(exc, TokenRequestError):
+        return Failure(
+            EXIT_CONNECT,""",
+      "tests/test_cli.py",
+      "a refused token request exits 3 (could not connect) instead of 4"),
+    m("usage-errors-exit-1", "_commands/outcome.py",
+      """        super().__init__(EXIT_USAGE, "usage", message)""",
+      """        super().__init__(EXIT_HTTP_ERROR, "usage", message)""",
+      "tests/test_cli.py",
+      "usage errors exit 1, the code of an HTTP error answer"),
     m("store-records-never-expire", "_stores.py",
       """if isinstance(expires, (int, float)) and expires <= time.time():""",
       """if False:""",

@@ -57,9 +57,12 @@ def test_python_examples_run_in_order_against_a_local_org(
             test(fresh)
 
 
-def test_command_line_examples_run_against_a_local_org(salesforce_org: LocalOrg) -> None:
+def test_command_line_examples_run_against_a_local_org(
+    salesforce_org: LocalOrg, tmp_path: Path
+) -> None:
     env = {
         **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path),  # the token cache, kept out of the user's own
         "SF_DOMAIN": salesforce_org.url,
         "SF_CLIENT_ID": salesforce_org.client_id,
         "SF_CLIENT_SECRET": salesforce_org.client_secret,

@@ -146,7 +146,8 @@ class LocalOrg:
       ``session_timeout`` (idle seconds) is set.
     * ``GET /services/data/`` lists ``api_versions`` without a token. Any other path under
       ``/services/data/vNN.N/`` needs a live token, answers ``401 INVALID_SESSION_ID``
-      otherwise, and echoes the request as JSON; ``chatter/users/me`` answers a user record,
+      otherwise, and echoes the request as JSON; ``chatter/users/me`` and
+      ``sobjects/User/<the user id in a token's id>`` answer the run-as user's record,
       ``test/redirect?to=URL&status=302`` redirects (``&expire=1`` also ends every session
       first; the Bulk API path has it too), and ``test/cookie?name=value`` sets a cookie.
     * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
@@ -344,9 +345,9 @@ class LocalOrg:
                 self._state.failures.extend([failure] * times)
 
     def fail_api_requests(self, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` API requests, the version list included, with ``status``
-        (a 5xx, say) and an error body, whatever their token, as an overloaded instance
-        would."""
+        """Answer the next ``times`` API requests with ``status`` (a 5xx, say) and an error
+        body, whatever their token, as an overloaded instance would. The version list, which
+        needs no token, is not counted among them."""
         with self._lock:
             self._state.api_failures.extend([status] * times)
 
@@ -792,8 +793,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_oauth_error(400, "invalid_token", "invalid token")
 
     def _versions(self) -> None:
-        if self._api_failure():
-            return
         self._send(
             200,
             [
@@ -840,6 +839,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "url": f"{path}",
                 },
             )
+        elif tail == f"sobjects/User/{_USER_ID}":
+            user = {"Username": "integration@acme.example", "Name": "Integration User"}
+            self._send(200, {"attributes": {"type": "User", "url": path}, "Id": _USER_ID, **user})
         elif tail == "test/redirect":
             self._redirect(params)
         elif tail == "test/cookie":
