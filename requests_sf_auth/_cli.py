@@ -25,6 +25,7 @@ from typing import Any, NoReturn, TextIO
 
 import requests
 
+from . import __version__
 from ._auth import DEFAULT_API_VERSION, SalesforceAuth
 from ._errors import TokenRequestError
 from ._session import SalesforceSession
@@ -371,6 +372,7 @@ def _parser() -> argparse.ArgumentParser:
         "call the API.",
         epilog=f"example: {_PROG} demo",
     )
+    parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     commands.add_parser(
