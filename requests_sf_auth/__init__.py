@@ -28,4 +28,4 @@ __all__ = [
     "TokenRevocationError",
     "TokenStore",
 ]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source: the build reads it (pyproject.toml), and so does the CLI

@@ -111,6 +111,14 @@ class SalesforceAuth(AuthBase):
         on_token: Callable[[dict[str, Any]], object] | None = None,
         token_store: TokenStore | None = None,
     ) -> None:
+        for name, flag in (
+            ("introspect", introspect),
+            ("verify_signature", verify_signature),
+            ("revoke_on_exit", revoke_on_exit),
+        ):
+            if not isinstance(flag, bool):
+                # 'false' is a true value: a string here would switch the option on.
+                raise ValueError(f"{name} must be True or False, not {flag!r}")
         origin, token_url = parse_domain(domain)
         self.domain = origin.prefix
         """The org's My Domain URL, e.g. ``https://acme.my.salesforce.com``."""
@@ -137,12 +145,15 @@ class SalesforceAuth(AuthBase):
             introspect=introspect,
             on_token=on_token,
         )
-        self.revoke_on_exit = bool(revoke_on_exit)
+        self.revoke_on_exit = revoke_on_exit
         """Whether leaving a ``with`` block revokes the token."""
-        if token_store is not None and not isinstance(token_store, TokenStore):
+        if token_store is not None and (
+            isinstance(token_store, type) or not isinstance(token_store, TokenStore)
+        ):
             raise ValueError(
-                "token_store must provide load, save, delete and lock (see "
-                "requests_sf_auth.TokenStore), e.g. FileTokenStore(path)"
+                "token_store must be a store instance that provides load, save, delete and lock "
+                "(see requests_sf_auth.TokenStore), e.g. FileTokenStore(path), not "
+                f"{type(token_store).__name__}"
             )
         self._lifecycle = TokenLifecycle(
             endpoint, token_session, policy, BackoffPolicy.parse(token_backoff), token_store
@@ -252,7 +263,7 @@ class SalesforceAuth(AuthBase):
         if _is_rejection(r):
             return self._resend_after_rejection(r, kwargs)
         if r.is_redirect:
-            _drop_bulk_header_leaving_origin(r.request, r)
+            self._keep_credentials_on_our_origins(r.request, r)
         elif _proves_the_token(r):
             self._note_acceptance(r)
         return r
@@ -278,27 +289,20 @@ class SalesforceAuth(AuthBase):
             # rejection is not ours to answer.
             if origin is None or not self._is_ours(origin, self._lifecycle.token):
                 return rejected
-            path = urlsplit(request.url).path
+            url = request.url or ""
+            path = urlsplit(url).path
             sent = _credential(request.headers.get("Authorization"))
-            if isinstance(sent, str) and sent.startswith("Bearer "):
-                reason = f"rejected with HTTP {rejected.status_code}"
-                try:
-                    token = self._lifecycle.replacement_for(sent, reason=reason)
-                except BaseException:
-                    rejected.close()
-                    raise
-            else:
-                # A redirect hop to one of our origins that requests sent without the token:
-                # it strips Authorization when the host changes, and puts a ~/.netrc entry
-                # for the host in its place. The token was never tried here, so it is sent
-                # as it is, with no renewal.
-                reason = f"a redirect to it was sent {'with other' if sent else 'without'} "
-                reason += "credentials"
-                token = self._lifecycle.token
-            # Logged only now: a log handler that calls the org then finds the new token.
-            if token is None or not self._is_ours(origin, token):
-                log.info("%s %s: %s; returned as it is", request.method, path, reason)
-                return rejected
+            try:
+                token, reason, renewed = self._token_to_resend(sent, rejected.status_code)
+                # Logged only now: a log handler that calls the org then finds the new token.
+                if token is None or not self._is_ours(origin, token):
+                    log.info("%s %s: %s; returned as it is", request.method, path, reason)
+                    return rejected
+                if url.startswith("http:"):
+                    _refuse_cleartext_proxy(url)
+            except BaseException:
+                rejected.close()
+                raise
             log.info("%s %s: %s; resending", request.method, path, reason)
             resent = _resend(rejected, token, kwargs)
             if resent is None:
@@ -306,24 +310,54 @@ class SalesforceAuth(AuthBase):
                     "not resending %s %s: its body cannot be rewound; the next request uses "
                     "the new token",
                     request.method,
-                    urlsplit(request.url).path,
+                    path,
                 )
                 return rejected
             sends += 1
             if not _is_rejection(resent):
                 if _proves_the_token(resent):
-                    self._lifecycle.accepted(token.authorization, after_renewal=True)
+                    # Only an accepted renewal ends a failure streak: a hop resent with the
+                    # token it lacked proves nothing about the last renewal.
+                    self._lifecycle.accepted(token.authorization, after_renewal=renewed)
                 if resent.is_redirect:
                     # requests builds the next hop from the request it sent first, not from
-                    # the resent copy: give that one the new credentials, and keep the Bulk
-                    # header from following the redirect to another origin.
+                    # the resent copy: give that one the new credentials, and keep them from
+                    # following the redirect where they must not go.
                     for name in ("Authorization", _BULK_HEADER):
                         if name in resent.request.headers:
                             original.headers[name] = resent.request.headers[name]
-                    _drop_bulk_header_leaving_origin(original, resent)
+                    self._keep_credentials_on_our_origins(original, resent)
                 return resent
             rejected = resent
         return rejected
+
+    def _token_to_resend(
+        self, sent: SecretText | None, status: int
+    ) -> tuple[Token | None, str, bool]:
+        """The token to resend a rejected request with (``None``: return the rejection), why,
+        and whether it is a renewal."""
+        if isinstance(sent, str) and sent.startswith("Bearer "):
+            reason = f"rejected with HTTP {status}"
+            return self._lifecycle.replacement_for(sent, reason=reason), reason, True
+        # A redirect hop to one of our origins that requests sent without the token: it strips
+        # Authorization when the host changes, and puts a ~/.netrc entry for the host in its
+        # place. The token was never tried here, so it is sent as it is, with no renewal.
+        reason = f"a redirect to it was sent {'with other' if sent else 'without'} credentials"
+        return self._lifecycle.token, reason, False
+
+    def _keep_credentials_on_our_origins(
+        self, request: requests.PreparedRequest, redirect: requests.Response
+    ) -> None:
+        """requests copies the next hop of a redirect from ``request``. It strips
+        Authorization when the host changes, but not from http to https on the same host
+        (another origin), and it knows nothing of X-SFDC-Session. So the token is removed
+        here for a target that is not one of ours, and the Bulk header for any other origin."""
+        target = Origin.of(urljoin(redirect.url, redirect.headers.get("location", "")))
+        if target is None or not self._is_ours(target, self._lifecycle.token):
+            request.headers.pop("Authorization", None)
+            request.headers.pop(_BULK_HEADER, None)
+        elif target != Origin.of(request.url or ""):
+            request.headers.pop(_BULK_HEADER, None)
 
     def __repr__(self) -> str:
         held = "held" if self._lifecycle.token is not None else "none"
@@ -427,16 +461,3 @@ def _rewind(request: requests.PreparedRequest) -> bool:
     except (OSError, ValueError, io.UnsupportedOperation):
         return False
     return True
-
-
-def _drop_bulk_header_leaving_origin(
-    request: requests.PreparedRequest, redirect: requests.Response
-) -> None:
-    # requests strips Authorization on a redirect to another origin, but knows nothing of
-    # X-SFDC-Session. The next hop is copied from ``request``, so removing the header here
-    # keeps the token from following the redirect.
-    if _BULK_HEADER not in request.headers:
-        return
-    target = Origin.of(urljoin(redirect.url, redirect.headers.get("location", "")))
-    if target != Origin.of(request.url or ""):
-        del request.headers[_BULK_HEADER]

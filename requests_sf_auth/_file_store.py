@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
@@ -39,6 +40,28 @@ def _file_mode(directory: Path) -> int:
     mode = directory.stat().st_mode
     shared = mode & stat.S_ISGID and mode & stat.S_IWGRP
     return _SHARED_MODE if shared else _PRIVATE_MODE
+
+
+_MAX_FILE = 1024 * 1024
+"""Bytes of a store file that are read: a record is about 1 KiB; anything larger is not ours."""
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file no larger than :data:`_MAX_FILE`.
+
+    Opened without following a symlink and without blocking, so that a FIFO, a device or a
+    link planted in a shared directory can neither hang the fetch that holds the store's lock
+    nor feed it without end. Raises ``OSError`` for anything else, which the store reports as
+    a failure to read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(path, flags)
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if info.st_size > _MAX_FILE:
+            raise OSError(errno.EFBIG, f"larger than {_MAX_FILE} bytes", str(path))
+        return file.read(_MAX_FILE + 1)[:_MAX_FILE]
 
 
 class FileTokenStore:
@@ -161,7 +184,7 @@ class FileTokenStore:
         """Every record in the file: ``{}`` when there is none yet or the file is corrupt,
         ``None`` when it cannot be read."""
         try:
-            raw = self.path.read_bytes()
+            raw = _read_regular_file(self.path)
         except FileNotFoundError:
             return {}
         except OSError as exc:
@@ -169,7 +192,7 @@ class FileTokenStore:
             return None
         try:
             data = json.loads(raw)  # undecodable bytes raise ValueError too
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
             data = None
         if isinstance(data, dict):
             return data

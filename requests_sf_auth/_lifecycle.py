@@ -35,6 +35,7 @@ from ._token import (
     monotonic_from_wall,
     request_token,
     revoke_token,
+    sealed_record,
     token_from_record,
 )
 from ._transport import DeadlineAdapter, exiting, in_background
@@ -434,7 +435,7 @@ class TokenLifecycle:
                     return shared, False, []
             token, notes = self._fetch()
             try:
-                store.save(self._key, token.to_record(), self._ttl(token))
+                store.save(self._key, sealed_record(token, self._endpoint), self._ttl(token))
             except Exception as exc:
                 # A store that breaks its promise not to raise costs the sharing, never the
                 # token just fetched. (Its message is not quoted: it may hold the record.)

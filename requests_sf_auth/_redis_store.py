@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import pickle
@@ -11,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from ._backoff import seconds
-from ._stores import DEFAULT_TTL, Record, _fresh, _Health, _lifetime
+from ._stores import DEFAULT_TTL, Record, _fresh, _Health, _lifetime, _stamped
 
 __all__ = ["RedisTokenStore"]
 
@@ -127,6 +128,20 @@ class RedisTokenStore:
                 retry=Retry(NoBackoff(), 0),
             )
         else:
+            needed = ("get", "set", "lock")
+            client = redis_client_or_url
+            if isinstance(client, type) or not all(
+                callable(getattr(client, name, None)) for name in needed
+            ):
+                raise ValueError(
+                    "RedisTokenStore needs a redis.Redis client or a redis:// or rediss:// URL "
+                    f"as a str, not {type(client).__name__}"
+                )
+            if inspect.iscoroutinefunction(getattr(client, "execute_command", None)):
+                raise ValueError(
+                    "RedisTokenStore needs a synchronous redis.Redis client, not a "
+                    "redis.asyncio one; requests is synchronous"
+                )
             self._url = None
             self._client = redis_client_or_url
             settings = _connection_settings(redis_client_or_url)
@@ -159,16 +174,18 @@ class RedisTokenStore:
             return None
         try:
             return _fresh(json.loads(raw))
-        except ValueError:
+        except (ValueError, RecursionError):
             log.warning("token store entry %s in Redis is corrupt; ignoring it", key)
             return None
 
     def save(self, key: str, record: Record, ttl: float | None) -> None:
         if self._health.skipping():
             return
-        milliseconds = max(int(_lifetime(ttl, self.ttl) * 1000), 1)
+        lifetime = _lifetime(ttl, self.ttl)
+        milliseconds = max(int(lifetime * 1000), 1)
         try:
-            self._client.set(key, json.dumps(record), px=milliseconds)
+            # Stamped as well as expired by Redis: a record without the stamp is not ours.
+            self._client.set(key, json.dumps(_stamped(record, lifetime)), px=milliseconds)
         except self._errors as exc:
             self._health.failed("publishing", exc)
         else:

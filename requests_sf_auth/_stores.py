@@ -99,10 +99,12 @@ def _stamped(record: Record, ttl: float) -> Record:
 
 
 def _fresh(record: Any) -> Record | None:
+    """``record`` while its stamp says it is alive; ``None`` once it has passed, and for a
+    record without one, which no store of ours wrote."""
     if not isinstance(record, dict):
         return None
     expires = record.get("store_expires_at")
-    if isinstance(expires, (int, float)) and expires <= time.time():
+    if not isinstance(expires, (int, float)) or expires <= time.time():
         return None
     return record
 

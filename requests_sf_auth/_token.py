@@ -41,6 +41,7 @@ __all__ = [
     "request_token",
     "revoke_token",
     "scope_text",
+    "sealed_record",
     "token_from_record",
     "wall_from_monotonic",
 ]
@@ -106,7 +107,7 @@ def _unquoted(value: str) -> str:
         return value
     try:
         decoded = json.loads(value)
-    except ValueError:  # cut off, or broken: its text as it stands
+    except (ValueError, RecursionError):  # cut off, or broken: its text as it stands
         return value.strip('"')
     return decoded if isinstance(decoded, str) else value
 
@@ -405,7 +406,7 @@ def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndp
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return None
     return SecretMapping(value) if isinstance(value, dict) else None
 
@@ -442,13 +443,49 @@ def _oauth_error(
     )
 
 
+_SEALED_FIELDS = ("response", "received_at", "renew_after", "renew_reason")
+
+
+def _seal(record: dict[str, Any], endpoint: TokenEndpoint) -> str:
+    """An HMAC of what a store record says about a token, keyed by this client's secret.
+
+    Whoever can write to a store (a member of a shared directory's group, a Redis user) does
+    not know the secret, so cannot make a record that points this client at a host or an org
+    of their choosing; the processes that share a store share the secret."""
+    sealed = {name: record.get(name) for name in _SEALED_FIELDS}
+    body = json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    purpose = f"requests-sf-auth token store record v1|{endpoint.url}|{endpoint.client_id}"
+    key = hmac.new(endpoint.client_secret.encode(), purpose.encode(), hashlib.sha256).digest()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def sealed_record(token: Token, endpoint: TokenEndpoint) -> dict[str, Any]:
+    """``token``'s store record, sealed (see :func:`_seal`) so that only the processes that
+    hold ``endpoint``'s secret can make one that :func:`token_from_record` accepts."""
+    record = token.to_record()
+    record["seal"] = _seal(record, endpoint)
+    return record
+
+
 def token_from_record(record: Any, endpoint: TokenEndpoint) -> Token | None:
     """Rebuild a token a store published, validated exactly as a fresh answer would be (safe
-    ``instance_url``, signature when enabled). ``None``, with a warning, for anything unusable:
-    a store is shared, so its content is not trusted further than a token response is."""
+    ``instance_url``, signature when enabled), once its seal proves that a holder of the
+    client secret wrote it. ``None``, with a warning, for anything unusable: a store is
+    shared, so its content is not trusted further than a token response is."""
     response = record.get("response") if isinstance(record, dict) else None
     if not isinstance(response, dict):
         log.warning("ignoring a token store entry that is not a token record")
+        return None
+    seal = record.get("seal")
+    try:
+        expected = _seal(record, endpoint)
+    except (TypeError, ValueError, RecursionError):  # what JSON cannot write is not ours
+        expected = ""
+    if not isinstance(seal, str) or not expected or not hmac.compare_digest(seal, expected):
+        log.warning(
+            "ignoring a token store entry not sealed with this client's secret (written by "
+            "another client, an older version, or someone without the secret)"
+        )
         return None
     try:
         token = _token_from(response, endpoint)
@@ -474,8 +511,10 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
             f"token endpoint {endpoint.url} answered without a usable access_token",
             status_code=200,
         )
-    instance_url = payload.get("instance_url")
-    if not isinstance(instance_url, str) or not instance_url:
+    # Hidden from traceback locals until it is proven safe: a hostile answer may carry the
+    # token in it.
+    instance_url = _secret_text(payload.get("instance_url"))
+    if not instance_url:
         raise TokenRequestError(
             f"token endpoint {endpoint.url} answered without an instance_url",
             status_code=200,
@@ -496,7 +535,7 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
         _check_signature(payload, endpoint)
     return Token(
         access_token=access_token,
-        instance_url=instance_url.rstrip("/"),
+        instance_url=str.rstrip(instance_url, "/"),  # a plain str again: it is safe
         instance_origin=origin,
         response=dict(payload),  # a plain dict: it is the caller's copy of the answer
         received_at=time.time(),

@@ -252,10 +252,8 @@ def _watchable(session: requests.Session) -> tuple[requests.Session, list[Deadli
     return twin, clones
 
 
-# The variables urllib reads a proxy for plain http from, in the spellings people use. Looked up
-# one by one, which costs a fraction of reading the proxy settings, so that the common case,
-# none set, stays cheap on every request.
-_HTTP_PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+# The variables urllib reads a proxy for plain http from, in any mix of case, as it does.
+_HTTP_PROXY_VARIABLES = frozenset({"http_proxy", "all_proxy"})
 
 
 def environment_proxy(url: str) -> str | None:
@@ -266,8 +264,9 @@ def environment_proxy(url: str) -> str | None:
     requests does not exempt loopback hosts, so a proxy set for the whole machine would read
     a plain-http token exchange, and the token on every API request, in cleartext.
     """
-    environ = os.environ
-    if not any(name in environ for name in _HTTP_PROXY_VARIABLES):
+    # Names first, which costs a fraction of reading the proxy settings, so that the common
+    # case, none set, stays cheap on every plain-http request.
+    if not any(name.lower() in _HTTP_PROXY_VARIABLES for name in os.environ):
         return None
     proxy = select_proxy(url, get_environ_proxies(url))
     if not proxy:

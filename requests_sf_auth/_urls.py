@@ -324,6 +324,11 @@ def allowed_origins(hosts: Iterable[str]) -> list[Origin]:
     for host in hosts:
         if not isinstance(host, str) or not host.strip():
             raise ValueError(f"allowed_hosts entries must be host names or URLs, not {host!r}")
+        if "*" in host or "," in host:
+            raise ValueError(
+                f"allowed_hosts entry {host!r} is not one host: wildcards and comma-separated "
+                "lists are not read; pass a list with one host per entry"
+            )
         text = host.strip() if "://" in host else "https://" + host.strip()
         origin = require_safe_origin(text, "allowed_hosts entry")
         if urlsplit(text).path not in ("", "/"):

@@ -152,8 +152,8 @@ MUTATIONS = [
       "tests/test_cli.py",
       "usage errors exit 1, the code of an HTTP error answer"),
     m("store-records-never-expire", "_stores.py",
-      """if isinstance(expires, (int, float)) and expires <= time.time():""",
-      """if False:""",
+      """if not isinstance(expires, (int, float)) or expires <= time.time():""",
+      """if not isinstance(expires, (int, float)):""",
       "tests/test_token_stores.py",
       "a store record outlives its ttl (its test belongs to the token-store work)"),
     # -- sending and resending ---------------------------------------------------------------

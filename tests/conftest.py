@@ -6,15 +6,29 @@ org users get."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
+import sysconfig
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import requests_sf_auth
 from requests_sf_auth.testing import LocalOrg
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # scripts/test sets this for the runs that test a built wheel or sdist: a module imported
+    # from a source tree instead would let a file missing from the artefact go unnoticed.
+    if os.environ.get("REQUESTS_SF_AUTH_TEST_INSTALLED"):
+        imported = Path(requests_sf_auth.__file__).resolve()
+        installed = Path(sysconfig.get_paths()["purelib"]).resolve()
+        if installed not in imported.parents:
+            raise pytest.UsageError(f"requests_sf_auth came from {imported}, not {installed}")
 
 
 @pytest.fixture(params=["http", "https"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from requests_sf_auth import SalesforceAuth
+from requests_sf_auth import FileTokenStore, RedisTokenStore, SalesforceAuth
 from requests_sf_auth.testing import LocalOrg
 
 ID, SECRET = "3MVG9client", "s3cr3t-value-123"
@@ -72,6 +72,12 @@ def test_invalid_domain_fails_at_construction_with_a_clear_value_error(
         ({"token_backoff": (0, 60)}, "token_backoff initial must be a positive"),
         ({"token_backoff": (1, float("nan"))}, "token_backoff maximum must be a positive"),
         ({"token_backoff": (10, 5)}, r"initial \(10 s\) must not exceed its maximum \(5 s\)"),
+        ({"verify_signature": "false"}, "verify_signature must be True or False, not 'false'"),
+        ({"revoke_on_exit": "false"}, "revoke_on_exit must be True or False"),
+        ({"introspect": "no"}, "introspect must be True or False"),
+        ({"token_store": FileTokenStore}, "token_store must be a store instance"),
+        ({"allowed_hosts": ["*.force.com"]}, "wildcards and comma-separated lists are not read"),
+        ({"allowed_hosts": ["a.force.com,b.force.com"]}, "one host per entry"),
     ],
 )
 def test_invalid_arguments_fail_at_construction_naming_the_argument(
@@ -130,3 +136,18 @@ def test_token_is_the_response_as_salesforce_sent_it_and_a_copy(salesforce_org: 
     token["access_token"] = "tampered"
     assert auth.token is not None
     assert auth.token["access_token"] != "tampered"
+
+
+@pytest.mark.parametrize("given", [None, b"redis://127.0.0.1:6379/0", RedisTokenStore])
+def test_a_redis_store_of_something_that_is_no_client_or_url_fails_at_construction(
+    given: object,
+) -> None:
+    with pytest.raises(ValueError, match=r"needs a redis\.Redis client or a redis:// or rediss://"):
+        RedisTokenStore(given)
+
+
+def test_a_redis_store_refuses_an_asyncio_client_at_construction() -> None:
+    import redis.asyncio
+
+    with pytest.raises(ValueError, match=r"synchronous redis\.Redis client"):
+        RedisTokenStore(redis.asyncio.Redis())

@@ -212,3 +212,37 @@ def test_streamed_downloads_survive_a_refresh(org: LocalOrg) -> None:
     assert response.status_code == 200
     assert json.loads(b"".join(chunks))["body_length"] == len(body)
     assert [r.status_code for r in response.history] == [401]
+
+
+@pytest.mark.parametrize("variable", ["Http_Proxy", "All_Proxy"])
+def test_a_proxy_variable_in_any_mix_of_case_is_refused_as_urllib_reads_it(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    org = salesforce_org
+    with LocalOrg() as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        session = requests.Session()
+        session.auth = org.auth()
+        with pytest.raises(SalesforceAuthError, match="NO_PROXY"):
+            session.get(org.url + "/services/data/v67.0/limits")
+        assert proxy.received == []
+
+
+def test_a_redirect_hop_an_environment_proxy_carries_is_never_resent_with_the_token(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The org is exempt from the proxy, its second name is not: the hop there goes through
+    # the proxy without the token, and its 401 must not be answered by resending the token
+    # through the same proxy.
+    org = salesforce_org
+    alias = org.url.replace("127.0.0.1", "localhost")
+    with LocalOrg() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with org.session(allowed_hosts=[alias]) as sf:
+            sf.get("limits")
+            with pytest.raises(SalesforceAuthError, match="add localhost to NO_PROXY"):
+                sf.get("test/redirect", params={"to": alias + "/services/data/v67.0/limits"})
+    assert [r.path for r in proxy.received] == ["/services/data/v67.0/limits"]
+    assert proxy.received[0].token is None

@@ -126,6 +126,29 @@ def test_a_path_that_always_answers_401_costs_logins_by_the_pause_not_by_the_cal
     assert org.token_requests <= 4
 
 
+def test_a_redirect_hop_resent_with_the_held_token_does_not_end_the_pause(
+    salesforce_org: LocalOrg,
+) -> None:
+    # The same org under a second name is another of our origins: requests strips the token
+    # on the hop, whose 401 is answered by resending it with the held token. That resend
+    # renews nothing, so its success must not count as a renewal that ended the refusals.
+    org = salesforce_org
+    alias = org.url.replace("127.0.0.1", "localhost")
+    with org.session(token_backoff=(30, 60), allowed_hosts=[alias]) as sf:
+        sf.get("limits")
+
+        def forbidden_then_redirected() -> tuple[int, int]:
+            org.reject_api_with = "This session is not valid for use with the REST API"
+            forbidden = sf.get("limits").status_code
+            org.reject_api_with = None
+            hop = {"to": alias + "/services/data/v67.0/limits"}
+            return forbidden, sf.get("test/redirect", params=hop).status_code
+
+        outcomes = [forbidden_then_redirected() for _ in range(20)]
+    assert set(outcomes) == {(401, 200)}
+    assert org.token_requests <= 4  # as without the redirects, not two per call
+
+
 # -- a failing token endpoint ----------------------------------------------------------------
 
 

@@ -4,6 +4,10 @@ with a clear error that quotes no secret, and nothing reaches a host it must not
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +173,102 @@ def test_instance_urls_under_salesforces_own_domains_are_trusted_and_lookalikes_
     else:
         with pytest.raises(ValueError, match="instance_url"):
             trusted_instance(instance_url, domain, frozenset())
+
+
+# -- store records and store files others can write ----------------------------------------
+
+
+def test_a_store_record_another_org_could_write_is_ignored_without_this_clients_seal(
+    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Anyone who can write the store (a group member, a Redis user) knows the domain and the
+    # client id, which make the key, but not the secret: a record they write, even one naming
+    # a Salesforce host that passes every URL check, is not taken.
+    from requests_sf_auth import MemoryTokenStore
+    from requests_sf_auth._stores import store_key
+
+    org = salesforce_org
+    store = MemoryTokenStore()
+    writer = org.auth(token_store=store)
+    writer.instance_url
+    key = store_key(writer.token_url, writer.client_id)
+    planted = store.load(key)
+    assert planted is not None
+    planted["response"]["instance_url"] = "https://attacker.my.salesforce.com"
+    store.save(key, planted, None)
+    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"):
+        reader = org.auth(token_store=store, allowed_hosts=["https://attacker.my.salesforce.com"])
+        assert reader.instance_url == org.url  # its own token, fetched
+    assert org.token_requests == 2
+    assert "not sealed with this client's secret" in caplog.text
+
+
+def test_a_store_record_sealed_with_another_secret_is_ignored(salesforce_org: LocalOrg) -> None:
+    from requests_sf_auth import MemoryTokenStore
+
+    org = salesforce_org
+    store = MemoryTokenStore()
+    org.auth(token_store=store).instance_url
+    with LocalOrg(client_id=org.client_id) as other:  # same client id, another secret
+        stranger = SalesforceAuth(
+            org.url, org.client_id, other.client_secret, token_store=store, token_backoff=(1, 1)
+        )
+        with pytest.raises(TokenRequestError):  # it fetched, and the org refused its secret
+            stranger.instance_url
+    assert org.token_requests == 2
+
+
+def test_a_file_store_record_without_an_expiry_is_not_used(
+    salesforce_org: LocalOrg, tmp_path: Path
+) -> None:
+    from requests_sf_auth import FileTokenStore
+
+    org = salesforce_org
+    path = tmp_path / "tokens.json"
+    org.auth(token_store=FileTokenStore(path)).instance_url
+    records = json.loads(path.read_text())
+    for record in records.values():
+        del record["store_expires_at"]  # would live forever
+    path.write_text(json.dumps(records))
+    org.auth(token_store=FileTokenStore(path)).instance_url
+    assert org.token_requests == 2
+
+
+@pytest.mark.parametrize("kind", ["fifo", "endless device", "huge file", "deep json"])
+def test_a_store_file_that_is_no_token_file_costs_one_warning_and_never_hangs(
+    salesforce_org: LocalOrg, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    from requests_sf_auth import FileTokenStore
+
+    org = salesforce_org
+    path = tmp_path / "tokens.json"
+    if kind == "fifo":
+        os.mkfifo(path)  # a reader would wait for a writer forever
+    elif kind == "endless device":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge file":
+        with path.open("wb") as huge:
+            huge.truncate(64 * 1024 * 1024)
+    else:
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    store = FileTokenStore(path, lock_timeout=5)
+    with (
+        caplog.at_level(logging.WARNING, logger="requests_sf_auth"),
+        org.session(token_store=store) as sf,
+    ):
+        statuses = [sf.get("limits").status_code for _ in range(5)]
+    assert statuses == [200] * 5
+    assert org.token_requests == 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+
+
+def test_a_token_answer_nested_deeper_than_the_stack_is_a_token_request_error(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.token_answer = (200, "application/json", ("[" * 20_000 + "]" * 20_000).encode())
+    with pytest.raises(TokenRequestError, match="HTTP 200"):
+        org.auth().instance_url
+    org.token_answer = None
+    assert org.auth().instance_url == org.url

@@ -45,9 +45,10 @@ def test_python_examples_run_in_order_against_a_local_org(
     assert namespace["job"].status_code == 200
     assert namespace["new_tokens"][0]["instance_url"] == salesforce_org.url
     assert namespace["careful_auth"].token is None  # revoked on exit
-    # One token shared by the quick-start examples, one for the lifecycle example, one for
-    # the store example, and one failed request with the deliberately wrong secret.
-    assert salesforce_org.token_requests == 4
+    # One token for the first-screen example, one shared by the quick-start examples, one for
+    # the lifecycle example, one for the store example, and one failed request with the
+    # deliberately wrong secret.
+    assert salesforce_org.token_requests == 5
     assert salesforce_org.revoke_requests == 1
 
     tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
@@ -93,6 +94,18 @@ def test_the_readme_starts_with_the_demo_and_test_commands() -> None:
     assert demo.strip().endswith("requests-sf-auth demo")
     assert "pip install ." in demo
     assert test.strip() == "./scripts/test"
+
+
+def test_the_first_screen_says_what_it_does_then_the_commands_then_an_example_then_support() -> (
+    None
+):
+    first_screen = README[: README.index("\n## ")]
+    what = first_screen.index("made invisible")
+    commands = first_screen.index("./scripts/test")
+    example = first_screen.index("```python")
+    supported = first_screen.index("**Supported:**")
+    assert what < commands < example < supported
+    assert len(fenced("python")[0].strip().splitlines()) <= 5
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

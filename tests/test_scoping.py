@@ -3,6 +3,7 @@ on the retry path."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 from collections.abc import Iterator
@@ -238,3 +239,21 @@ def test_a_redirect_hop_whose_held_token_died_on_the_way_gets_one_renewal(
     assert response.status_code == 200
     assert [r.token for r in org.received if r.path.endswith("/sobjects")] == [None, old, new]
     assert org.token_requests == 2
+
+
+def test_a_redirect_from_http_to_https_on_the_same_host_never_carries_the_token() -> None:
+    # requests keeps Authorization from http://host:80 to https://host:443, though that is
+    # another origin; only the standard ports show it.
+    with contextlib.ExitStack() as running:
+        try:
+            org = running.enter_context(LocalOrg(port=80))
+            stranger = running.enter_context(LocalOrg(tls=True, port=443))
+        except OSError as exc:
+            pytest.skip(f"ports 80 and 443 on 127.0.0.1 are needed: {exc}")
+        target = "https://127.0.0.1/services/data/v67.0/limits"
+        with org.session() as sf:
+            sf.verify = stranger.ca_bundle or True
+            sf.trust_env = False  # REQUESTS_CA_BUNDLE would win over verify
+            response = sf.get("test/redirect", params={"to": target})
+    assert response.url == target
+    assert tokens_seen_by(stranger) == [None]
