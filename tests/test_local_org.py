@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -117,9 +118,7 @@ def test_a_query_without_q_answers_400_malformed_query(salesforce_org: LocalOrg)
         }
 
 
-def test_every_rest_answer_carries_sforce_limit_info_counting_the_calls_served(
-    salesforce_org: LocalOrg,
-) -> None:
+def test_every_rest_answer_carries_sforce_limit_info_counting_the_calls_served() -> None:
     org = LocalOrg(api_limit=500)
     with org, org.session() as sf:
         assert usage(sf.get("limits")) == "api-usage=1/500"
@@ -313,6 +312,24 @@ def test_serve_refuses_a_port_that_is_not_one_naming_the_range(port: str) -> Non
     assert "give a number from 0 to 65535" in result.stderr
 
 
+def test_serve_on_a_port_in_use_exits_2_naming_the_cause() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [sys.executable, "-m", "requests_sf_auth.testing", "serve", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert "cannot start" in result.stderr
+    assert "Address already in use" in result.stderr
+    assert result.stdout == ""
+
+
 # -- HTTPS under REQUESTS_CA_BUNDLE -------------------------------------------------------------
 
 
@@ -325,7 +342,7 @@ def ci_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> str:
     return bundle
 
 
-def test_the_https_fixture_is_trusted_by_session_verify_and_the_token_request_under_requests_ca_bundle(  # noqa: E501
+def test_under_requests_ca_bundle_the_https_fixture_trusts_the_org_for_verify_and_tokens(
     ci_ca_bundle: str, salesforce_org_https: LocalOrg
 ) -> None:
     org = salesforce_org_https
