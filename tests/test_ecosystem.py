@@ -135,7 +135,7 @@ def test_requests_toolbelt_base_url_session(org: LocalOrg) -> None:
         session.auth = auth
         session.verify = org.ca_bundle or True
         session.trust_env = False
-        assert session.get("limits").json()["path"] == "/services/data/v67.0/limits"
+        assert session.get("test/echo").json()["path"] == "/services/data/v67.0/test/echo"
         org.expire_tokens()
         response = session.get("sobjects")
     assert response.status_code == 200
@@ -207,7 +207,7 @@ def test_streamed_downloads_survive_a_refresh(org: LocalOrg) -> None:
     with org.session() as sf:
         sf.get("limits")
         org.expire_tokens()
-        response = sf.post("sobjects/Download", data=body, stream=True)
+        response = sf.post("test/echo/download", data=body, stream=True)
         chunks = list(response.iter_content(chunk_size=4096))
     assert response.status_code == 200
     assert json.loads(b"".join(chunks))["body_length"] == len(body)

@@ -52,7 +52,7 @@ def test_relative_paths_that_urljoin_would_turn_into_another_host_are_refused(
 
 def test_relative_paths_with_spaces_in_their_query_still_work(salesforce_org: LocalOrg) -> None:
     with salesforce_org.session() as sf:
-        response = sf.get("query?q=SELECT Id FROM Account")
+        response = sf.get("test/echo?q=SELECT Id FROM Account")
     assert response.json()["query"] == {"q": ["SELECT Id FROM Account"]}
 
 

@@ -79,7 +79,7 @@ def test_an_idn_instance_gets_the_token_however_its_name_is_spelled(
     auth = org.auth(allowed_hosts=[f"https://{SPELLINGS[allowed]}:{port}"])
     with through_loopback(org.session(auth), org, PUNYCODE) as sf:
         response = sf.post("sobjects/Account", json={"Name": "Acme"})
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert response.url == f"https://{PUNYCODE}:{port}/services/data/v67.0/sobjects/Account"
     received = org.received[-1]
     assert received.headers["Host"] == f"{PUNYCODE}:{port}"

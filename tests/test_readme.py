@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from requests_sf_auth.testing import LocalOrg
 
@@ -39,8 +40,8 @@ def test_python_examples_run_in_order_against_a_local_org(
         for number, block in enumerate(blocks, 1):
             exec(compile(block, f"README.md python block {number}", "exec"), namespace)  # noqa: S102
     assert namespace["me"]["name"] == "Integration User"
-    assert namespace["created"].status_code == 200
-    assert namespace["describe"].json()["path"].endswith("/sobjects/Account/describe")
+    assert namespace["created"].status_code == 201
+    assert namespace["describe"].json()["name"] == "Account"
     assert "invalid_client | invalid client credentials | check client_secret" in printed.getvalue()
     assert namespace["job"].status_code == 200
     assert namespace["new_tokens"][0]["instance_url"] == salesforce_org.url
@@ -51,11 +52,28 @@ def test_python_examples_run_in_order_against_a_local_org(
     assert salesforce_org.token_requests == 5
     assert salesforce_org.revoke_requests == 1
 
-    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
-    assert tests, "the README's pytest example defines a test"
-    for test in tests:
-        with LocalOrg() as fresh:
-            test(fresh)
+
+def test_pytest_examples_pass_under_pytest_with_requests_ca_bundle_set(tmp_path: Path) -> None:
+    """The README's test functions run as a user's would: collected by pytest, with the
+    fixtures the installed plugin registers, and ``REQUESTS_CA_BUNDLE`` set to a bundle
+    without the local org's CA, as on many CI images."""
+    blocks = [block for block in fenced("python") if re.search(r"^def test_", block, re.M)]
+    names = re.findall(r"^def (test_\w+)", "".join(blocks), flags=re.MULTILINE)
+    assert len(names) >= 3, "the README shows the HTTP, canned-answer and HTTPS tests"
+    imports = "from requests_sf_auth import SalesforceAuth, SalesforceSession\n"
+    (tmp_path / "test_readme_examples.py").write_text(imports + "\n\n".join(blocks))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or requests.certs.where()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env={**os.environ, "REQUESTS_CA_BUNDLE": bundle},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(names)} passed" in result.stdout
 
 
 def test_command_line_examples_run_against_a_local_org(

@@ -105,10 +105,10 @@ def test_the_resend_goes_through_the_same_adapter_with_the_same_keyword_argument
         sf.get("limits")
         org.expire_tokens()
         adapter.sends.clear()
-        response = sf.get("limits", stream=True, timeout=(3.5, 7.5))
+        response = sf.get("test/echo", stream=True, timeout=(3.5, 7.5))
         assert response.status_code == 200
         assert [r.status_code for r in response.history] == [401]
-        assert json.loads(b"".join(response.iter_content(16)))["path"].endswith("/limits")
+        assert json.loads(b"".join(response.iter_content(16)))["path"].endswith("/test/echo")
     rejected, resent = adapter.sends
     assert resent == rejected
     assert resent["stream"] is True
@@ -121,7 +121,7 @@ def test_cookies_set_by_the_rejection_are_carried_to_the_retry(salesforce_org: L
         sf.get("limits")
         org.expire_tokens()
         org.api_cookies = {"BrowserId": "b7x"}
-        response = sf.get("limits")
+        response = sf.get("test/echo")
     assert response.history[0].cookies.get("BrowserId") == "b7x"
     assert "Cookie" not in response.history[0].request.headers
     assert response.json()["headers"]["Cookie"] == "BrowserId=b7x"
@@ -150,7 +150,7 @@ def _post_after_expiry(org: LocalOrg, **kwargs: object) -> requests.Response:
     with org.session() as sf:
         sf.get("limits")
         org.expire_tokens()
-        return sf.post("sobjects/Thing", **kwargs)  # type: ignore[arg-type]
+        return sf.post("test/echo/Thing", **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ def test_replayable_bodies_arrive_identical_on_both_attempts(
 ) -> None:
     response = _post_after_expiry(salesforce_org, **kwargs)
     assert response.status_code == 200
-    rejected, retried = bodies_received(salesforce_org, "/sobjects/Thing")
+    rejected, retried = bodies_received(salesforce_org, "/test/echo/Thing")
     assert rejected == retried
     assert len(retried) > 0
 
@@ -190,7 +190,7 @@ def test_seekable_file_is_rewound_to_where_it_started_not_to_zero(
     stream.seek(len(b"HEADER-SKIPPED|"))
     response = _post_after_expiry(salesforce_org, data=stream)
     assert response.status_code == 200
-    assert bodies_received(salesforce_org, "/sobjects/Thing") == [b"payload that matters"] * 2
+    assert bodies_received(salesforce_org, "/test/echo/Thing") == [b"payload that matters"] * 2
 
 
 def test_a_generator_body_is_not_replayed_but_the_token_is_renewed(
@@ -203,10 +203,10 @@ def test_a_generator_body_is_not_replayed_but_the_token_is_renewed(
     with salesforce_org.session() as sf:
         sf.get("limits")
         salesforce_org.expire_tokens()
-        response = sf.post("sobjects/Thing", data=chunks())
+        response = sf.post("test/echo/Thing", data=chunks())
         assert response.status_code == 401
         assert response.history == []
-        assert bodies_received(salesforce_org, "/sobjects/Thing") == [b"part one,part two"]
+        assert bodies_received(salesforce_org, "/test/echo/Thing") == [b"part one,part two"]
         assert salesforce_org.token_requests == 2
         assert "cannot be rewound" in sf_log.text
         # The next request already carries the new token: no 401 at all.
@@ -218,7 +218,7 @@ def test_a_generator_body_is_not_replayed_but_the_token_is_renewed(
 def test_an_iterator_body_is_not_replayed(salesforce_org: LocalOrg) -> None:
     response = _post_after_expiry(salesforce_org, data=iter([b"a", b"b"]))
     assert response.status_code == 401
-    assert len(bodies_received(salesforce_org, "/sobjects/Thing")) == 1
+    assert len(bodies_received(salesforce_org, "/test/echo/Thing")) == 1
 
 
 # -- redirects -----------------------------------------------------------------------------

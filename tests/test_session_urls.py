@@ -49,26 +49,29 @@ def test_network_path_references_are_refused(given: str) -> None:
 
 def test_relative_paths_reach_the_org_with_params(org: LocalOrg) -> None:
     with org.session() as sf:
-        echoed = sf.get("sobjects/Account/describe", params={"fields": "Id,Name"}).json()
+        echoed = sf.get("test/echo/sobjects/Account", params={"fields": "Id,Name"}).json()
+        described = sf.get("sobjects/Account/describe")
         versions = sf.get("/services/data/").json()
-    assert echoed["path"] == "/services/data/v67.0/sobjects/Account/describe"
+    assert echoed["path"] == "/services/data/v67.0/test/echo/sobjects/Account"
     assert echoed["query"] == {"fields": ["Id,Name"]}
+    assert described.url == sf.auth.instance_url + "/services/data/v67.0/sobjects/Account/describe"
+    assert described.json()["name"] == "Account"
     assert [v["version"] for v in versions] == ["65.0", "66.0", "67.0"]
 
 
 def test_api_version_sets_the_versioned_base(salesforce_org: LocalOrg) -> None:
     with salesforce_org.session(api_version="66.0") as sf:
-        assert sf.get("limits").json()["path"] == "/services/data/v66.0/limits"
+        assert sf.get("test/echo").json()["path"] == "/services/data/v66.0/test/echo"
 
 
 def test_prepare_request_resolves_request_objects_without_changing_them(
     salesforce_org: LocalOrg,
 ) -> None:
     with salesforce_org.session() as sf:
-        request = requests.Request("POST", "sobjects/Account", json={"Name": "Acme"})
+        request = requests.Request("POST", "test/echo/Account", json={"Name": "Acme"})
         prepared = sf.prepare_request(request)
-        assert request.url == "sobjects/Account"
-        assert prepared.url == salesforce_org.url + "/services/data/v67.0/sobjects/Account"
+        assert request.url == "test/echo/Account"
+        assert prepared.url == salesforce_org.url + "/services/data/v67.0/test/echo/Account"
         assert sf.send(prepared).json()["body"] == '{"Name": "Acme"}'
 
 
@@ -88,7 +91,8 @@ def test_mixin_gives_a_third_party_session_class_relative_urls(salesforce_org: L
         sf.auth = salesforce_org.auth()
         first = sf.get("sobjects/Account/describe")
         second = sf.get("sobjects/Account/describe")
-    assert first.json()["path"] == "/services/data/v67.0/sobjects/Account/describe"
+    assert first.url == salesforce_org.url + "/services/data/v67.0/sobjects/Account/describe"
+    assert first.json()["name"] == "Account"
     assert second.from_cache
     assert salesforce_org.api_requests == 1
 
@@ -113,5 +117,5 @@ def test_deepcopied_auth_works_independently(salesforce_org: LocalOrg) -> None:
     twin = copy.deepcopy(auth)
     assert isinstance(twin, SalesforceAuth)
     assert twin.token is None
-    assert requests.get(salesforce_org.url + "/services/data/v67.0/x", auth=twin).ok
+    assert requests.get(salesforce_org.url + "/services/data/v67.0/limits", auth=twin).ok
     assert auth.token != twin.token

@@ -249,7 +249,7 @@ def test_a_memory_store_shares_one_token_between_auths_in_a_process(
 
 
 def test_token_store_must_look_like_a_store(salesforce_org: LocalOrg) -> None:
-    with pytest.raises(ValueError, match="provides load, save, delete and lock.*not dict"):
+    with pytest.raises(ValueError, match=r"provides load, save, delete and lock.*not dict"):
         salesforce_org.auth(token_store={"not": "a store"})
 
 

@@ -35,8 +35,8 @@ class _Demo:
 
     def relative_url(self) -> str:
         r = self.sf.get("sobjects/Account/describe")
-        path = r.json()["path"]
-        _expect(path == "/services/data/v67.0/sobjects/Account/describe", path)
+        path = "/services/data/v67.0/sobjects/Account/describe"
+        _expect(r.status_code == 200, f"HTTP {r.status_code}")
         _expect(r.url == self.org.url + path, f"went to {r.url}")
         _expect(self.org.token_requests == 1, "a second token was fetched")
         return f"'sobjects/Account/describe' went to {r.url} with the same token"

@@ -1,101 +1,44 @@
-"""``LocalOrg``: a Salesforce org on loopback that behaves as the real service does for this
-flow (token endpoint and its errors, REST API, 401 ``INVALID_SESSION_ID``, introspection,
-revocation), and that tests can steer and inspect.
+"""``LocalOrg``: a Salesforce org on loopback that answers as the real service does (token
+endpoint and its errors, REST API, 401 ``INVALID_SESSION_ID``, introspection, revocation), so
+that a mistake in the code under test shows, and that tests can steer and inspect.
 
-It is a real HTTP/1.1 server with keep-alive on 127.0.0.1 and a free port, optionally HTTPS
-with a throwaway CA (that needs the ``testing`` extra, for ``trustme``). Every method is
-thread-safe. Facts it follows: ``shared/SALESFORCE.md`` in the project.
+This module holds the org's state and the knobs tests turn; how it answers is in ``_oauth``
+(``/services/oauth2/``) and ``_rest`` (the REST and Bulk APIs), the HTTP plumbing in
+``_http``. Every method is thread-safe. Facts it follows: ``shared/SALESFORCE.md``.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
-import hmac
-import json
+import itertools
+import json as jsonlib
 import secrets
-import socket
-import ssl
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import requests
 
-__all__ = ["TOKEN_FAILURES", "LocalOrg", "ReceivedRequest"]
+from .. import SalesforceAuth, SalesforceSession
+from ._http import Exchange, Server
+from ._oauth import TOKEN_FAILURES, TOKEN_FAULTS, USER_ID, USERNAME, answer_oauth
+from ._rest import DATA_PREFIX, NOT_FOUND, Canned, QueryKey, answer_bulk, answer_data, query_key
+from ._tls import issue_certificate, trust_bundle
 
-_INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-_ORG_ID = "00D5g000004ABCD"
-_USER_ID = "0055g000001WXYZ"
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
+    from ._options import AuthOptions
 
-def _oauth_error(status: int, error: str, description: str) -> tuple[int, str, bytes]:
-    body = json.dumps({"error": error, "error_description": description}).encode()
-    return status, "application/json", body
+__all__ = ["DEFAULT_API_LIMIT", "TOKEN_FAILURES", "LocalOrg", "ReceivedRequest"]
 
-
-TOKEN_FAILURES: Mapping[str, tuple[int, str, bytes]] = {
-    # The documented OAuth errors, as Salesforce sends them.
-    "login_domain": _oauth_error(400, "invalid_grant", "request not supported on this domain"),
-    "no_run_as_user": _oauth_error(400, "invalid_grant", "no client credentials user enabled"),
-    "invalid_client_id": _oauth_error(400, "invalid_client_id", "client identifier invalid"),
-    "invalid_client": _oauth_error(400, "invalid_client", "invalid client credentials"),
-    "unsupported_grant_type": _oauth_error(
-        400, "unsupported_grant_type", "grant type not supported"
-    ),
-    "login_rate_exceeded": _oauth_error(400, "invalid_grant", "login rate exceeded"),
-    "ip_restricted": _oauth_error(400, "invalid_grant", "IP restricted or invalid login hours"),
-    "authentication_failure": _oauth_error(400, "invalid_grant", "authentication failure"),
-    "inactive_user": _oauth_error(400, "inactive_user", "user is inactive"),
-    "inactive_org": _oauth_error(400, "inactive_org", "organization is inactive"),
-    "rate_limit_exceeded": _oauth_error(400, "rate_limit_exceeded", "rate limit exceeded"),
-    "invalid_scope": _oauth_error(400, "invalid_scope", "the requested scope is not allowed"),
-    "invalid_request": _oauth_error(400, "invalid_request", "invalid request"),
-    # What proxies, outages and broken deployments answer instead.
-    "html_503": (
-        503,
-        "text/html",
-        b"<html><head><title>Service Unavailable</title></head>"
-        b"<body><h1>Maintenance</h1><p>Back soon.</p></body></html>",
-    ),
-    "empty_200": (200, "application/json", b""),
-    "invalid_json_200": (200, "application/json", b'{"access_token": "00Dtruncated'),
-    "missing_access_token": (200, "application/json", b'{"token_type": "Bearer"}'),
-    "redirect_307": (307, "text/plain", b"moved"),
-}
-"""Canned token-endpoint failures for :meth:`LocalOrg.fail_token_requests`, by name.
-
-Besides these, the org understands ``"missing_instance_url"`` and ``"http_instance_url"``
-(a real token without ``instance_url``, or with one on plain http for a non-loopback host),
-``"tampered_signature"`` and ``"missing_signature"`` (a real token whose ``signature`` is
-wrong or absent),
-``"echo_500"`` (an error page that echoes the request body, secret included, as a broken proxy
-might), ``"echo_values_500"`` (an error page that lists the request's form values without their
-names, the secret among them, as some gateways' block pages do), ``"hang"`` (accept the
-request and never answer until the org stops), ``"trickle"`` (a real token answer sent one
-byte every 0.2 s) and ``"huge_500"`` (a 30 MB error page).
-"""
-_TOKEN_TAMPERING = frozenset(
-    {"missing_instance_url", "http_instance_url", "tampered_signature", "missing_signature"}
-)
-_TOKEN_FAULTS = frozenset(
-    {
-        *TOKEN_FAILURES,
-        *_TOKEN_TAMPERING,
-        "echo_500",
-        "echo_values_500",
-        "hang",
-        "trickle",
-        "huge_500",
-    }
-)
-_HUGE_BODY = 30 * 1024 * 1024
-_TRICKLE_SECONDS = 0.2
+DEFAULT_API_LIMIT = 15000
+"""The daily API request limit a :class:`LocalOrg` reports unless told another."""
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -111,6 +54,9 @@ class ReceivedRequest:
     body: bytes
     token: str | None
     status: int
+
+    def _answered(self, status: int) -> None:
+        self.status = status
 
 
 @dataclass
@@ -128,39 +74,59 @@ class _State:
     failure_forever: str | None = None
     token_requests: int = 0
     api_requests: int = 0
+    api_usage: int = 0
     rejected_requests: int = 0
     introspect_requests: int = 0
     revoke_requests: int = 0
     received: list[ReceivedRequest] = field(default_factory=list)
+    # Records by sObject type, then by the first 15 characters of their id (the
+    # case-sensitive id, which the 18-character one extends).
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 class LocalOrg:
     """A fake Salesforce org on 127.0.0.1 for tests, started with ``with LocalOrg() as org:``.
 
     * ``url`` is both the My Domain URL and the ``instance_url`` its tokens carry; pass it,
-      ``client_id`` and ``client_secret`` to :class:`~requests_sf_auth.SalesforceAuth`.
-      With ``instance_host``, the tokens name the same server under that host name instead
-      (:attr:`instance_url`), as a real org's instance may differ from its My Domain.
+      ``client_id`` and ``client_secret`` to :class:`~requests_sf_auth.SalesforceAuth`, or
+      use :meth:`auth` and :meth:`session`. With ``instance_host``, the tokens name the same
+      server under that host name instead (:attr:`instance_url`), as a real org's instance
+      may differ from its My Domain.
     * Token requests with the wrong client id or secret, or another grant type, get the
       same OAuth errors Salesforce sends. Tokens never expire by themselves unless
       ``session_timeout`` (idle seconds) is set.
-    * ``GET /services/data/`` lists ``api_versions`` without a token. Any other path under
-      ``/services/data/vNN.N/`` needs a live token, answers ``401 INVALID_SESSION_ID``
-      otherwise, and echoes the request as JSON; ``chatter/users/me`` and
-      ``sobjects/User/<the user id in a token's id>`` answer the run-as user's record,
+    * ``GET /services/data/`` lists ``api_versions`` without a token. Every path under
+      ``/services/data/vNN.N/`` needs a live token and answers ``401 INVALID_SESSION_ID``
+      otherwise. With one, it answers as Salesforce does: 404 ``NOT_FOUND`` for a version
+      not in ``api_versions`` or an unknown resource, 405 for a method a resource does not
+      take. The resources: the version's resource list (``""``), ``limits``, ``query`` and
+      ``queryAll`` (an empty result unless :meth:`add_response` gives one; 400
+      ``MALFORMED_QUERY`` without ``q``), ``sobjects``, ``sobjects/X`` (``POST`` creates a
+      record: 201 ``{"id", "success", "errors"}``), ``sobjects/X/describe``,
+      ``sobjects/X/ID`` (``GET`` the record, ``PATCH`` and ``DELETE`` answer 204; 404 for an
+      id the org never created; the run-as user's own ``User`` record exists from the
+      start) and ``chatter/users/me``. A body that is not a JSON object gets 400
+      ``JSON_PARSER_ERROR``. Any sObject name is taken to exist.
+    * Every answer under ``/services/data/vNN.N/`` carries ``Sforce-Limit-Info:
+      api-usage=N/LIMIT``: see :attr:`api_usage` and ``api_limit``.
+    * Test resources, which a real org does not have: ``test/echo`` (and any path under it)
+      answers 200 with the request as JSON (method, path, query, headers without
+      ``Authorization`` or ``X-SFDC-Session``, body, its length and SHA-256);
       ``test/redirect?to=URL&status=302`` redirects (``&expire=1`` also ends every session
       first; the Bulk API path has it too), and ``test/cookie?name=value`` sets a cookie.
     * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
       ``exp`` is reported when ``session_timeout`` is set.
     * The Bulk API 1.0 under ``/services/async/`` wants ``X-SFDC-Session`` and answers a dead
       session with 400 ``InvalidSessionId``. It keeps no jobs: with a live session, any
-      ``job/ID`` path answers 400 ``InvalidJob``, as the Bulk API does for an unknown job.
+      ``job/ID`` path answers 400 ``InvalidJob``, as the Bulk API does for an unknown job;
+      other paths echo.
 
-    Steer it with :meth:`expire_tokens`, :meth:`revoke_token`, :meth:`fail_token_requests`,
-    :meth:`fail_api_requests`, ``token_delay``, ``reject_api_with``, ``api_cookies``,
-    ``introspection``, ``token_factory``, ``answer_fields`` and ``token_answer``; read
-    ``token_requests``, ``api_requests``, ``rejected_requests``, ``introspect_requests``,
-    ``revoke_requests``, ``received`` and :meth:`live_tokens`.
+    Steer it with :meth:`add_response`, :meth:`expire_tokens`, :meth:`revoke_token`,
+    :meth:`fail_token_requests`, :meth:`fail_api_requests`, ``token_delay``,
+    ``reject_api_with``, ``api_cookies``, ``introspection``, ``token_factory``,
+    ``answer_fields`` and ``token_answer``; read ``token_requests``, ``api_requests``,
+    ``api_usage``, ``rejected_requests``, ``introspect_requests``, ``revoke_requests``,
+    ``received`` and :meth:`live_tokens`.
     """
 
     def __init__(
@@ -174,7 +140,10 @@ class LocalOrg:
         record: bool = True,
         port: int = 0,
         instance_host: str | None = None,
+        api_limit: int = DEFAULT_API_LIMIT,
     ) -> None:
+        if not isinstance(api_limit, int) or isinstance(api_limit, bool) or api_limit < 1:
+            raise ValueError(f"api_limit must be a positive whole number, not {api_limit!r}")
         self.tls = tls
         self.port = port
         """The port to bind; 0 (the default) picks a free one."""
@@ -187,6 +156,9 @@ class LocalOrg:
         self.api_versions = api_versions
         self.session_timeout = session_timeout
         self.record = record
+        self.api_limit = api_limit
+        """The LIMIT of ``Sforce-Limit-Info: api-usage=N/LIMIT`` and of ``limits``'
+        ``DailyApiRequests.Max``."""
         self.token_delay = 0.0
         """Seconds the token endpoint waits before answering."""
         self.reject_api_with: str | None = None
@@ -208,23 +180,43 @@ class LocalOrg:
         """Seconds the org's clock is ahead of this machine's (negative: behind), as seen in
         ``issued_at`` and introspection's ``iat`` and ``exp``."""
         self.api_cookies: dict[str, str] = {}
-        """Cookies set on every API answer, 401s included, as Salesforce sets ``BrowserId``."""
+        """Cookies set on every REST API answer, 401s included, as Salesforce sets
+        ``BrowserId``."""
         self.ca_bundle: str | None = None
         """Path of the CA certificate (PEM) to verify the org with, when ``tls`` is on."""
+        self.trust_bundle: str | None = None
+        """When ``tls`` is on, the path of a CA bundle that holds the org's CA and every
+        certificate ``requests`` trusted when the org started (``REQUESTS_CA_BUNDLE``, else
+        ``CURL_CA_BUNDLE``, else certifi's). Point ``REQUESTS_CA_BUNDLE`` at it, as the
+        ``salesforce_org_https`` fixture does, and plain ``requests`` trusts the org."""
         self._state = _State()
+        self._state.records["User"] = {USER_ID: {"Username": USERNAME, "Name": "Integration User"}}
+        self._responses: dict[tuple[str, str], dict[QueryKey | None, Canned]] = {}
+        self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
-        self._tempdir: Any = None
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
 
     # -- running ------------------------------------------------------------------------------
 
     def start(self) -> LocalOrg:
         """Bind ``port`` (a free one by default) on 127.0.0.1 and serve in a background
         thread."""
-        context = self._tls_context() if self.tls else None
-        self._server = _Server(("127.0.0.1", self.port), _Handler, org=self, context=context)
+        context = None
+        if self.tls:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="localorg-")
+            directory = Path(self._tempdir.name)
+            names = ["127.0.0.1", "localhost"]
+            if self.instance_host is not None:
+                names.append(self.instance_host)
+            context, ca_path = issue_certificate(names, directory)
+            self.ca_bundle = str(ca_path)
+            self.trust_bundle = str(trust_bundle(ca_path, directory))
+        self._server = Server(
+            ("127.0.0.1", self.port), answer=self._answer, context=context, stopping=self._stopping
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="LocalOrg", daemon=True
         )
@@ -266,47 +258,27 @@ class LocalOrg:
             return self.url
         return self.url.replace("127.0.0.1", self.instance_host, 1)
 
-    def _tls_context(self) -> ssl.SSLContext:
-        try:
-            import trustme
-        except ImportError:
-            raise RuntimeError(
-                "LocalOrg(tls=True) needs trustme: pip install 'requests-sf-auth[testing]'"
-            ) from None
-        import tempfile
-
-        ca = trustme.CA()
-        names = ["127.0.0.1", "localhost"]
-        if self.instance_host is not None:
-            names.append(self.instance_host)
-        cert = ca.issue_cert(*names)
-        self._tempdir = tempfile.TemporaryDirectory(prefix="localorg-")
-        self.ca_bundle = f"{self._tempdir.name}/ca.pem"
-        ca.cert_pem.write_to_path(self.ca_bundle)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(context)
-        return context
-
     # -- conveniences for tests ---------------------------------------------------------------
 
-    def auth(self, **kwargs: Any) -> Any:
-        """A :class:`~requests_sf_auth.SalesforceAuth` for this org (verifying its CA under
-        TLS); keyword arguments are passed through."""
-        from requests_sf_auth import SalesforceAuth
-
-        if self.tls and "token_session" not in kwargs:
+    def auth(self, **options: Unpack[AuthOptions]) -> SalesforceAuth:
+        """A :class:`~requests_sf_auth.SalesforceAuth` for this org, with this org's URL,
+        client id and secret; ``options`` are its keyword arguments. Under TLS, unless
+        ``options`` has a ``token_session``, its token requests go through a session of
+        their own that verifies the org's CA, whatever ``REQUESTS_CA_BUNDLE`` says."""
+        if self.tls and "token_session" not in options:
             token_session = requests.Session()
             token_session.verify = self.ca_bundle or True
-            kwargs["token_session"] = token_session
-        return SalesforceAuth(self.url, self.client_id, self.client_secret, **kwargs)
+            options["token_session"] = token_session
+        return SalesforceAuth(self.url, self.client_id, self.client_secret, **options)
 
-    def session(self, auth: Any = None, **kwargs: Any) -> Any:
-        """A :class:`~requests_sf_auth.SalesforceSession` for this org; ``kwargs`` go to
-        :meth:`auth` when no ``auth`` is given. Under TLS it verifies the org's CA and ignores
-        environment settings (``trust_env=False``), which would otherwise replace that CA."""
-        from requests_sf_auth import SalesforceSession
-
-        session = SalesforceSession(auth if auth is not None else self.auth(**kwargs))
+    def session(
+        self, auth: SalesforceAuth | None = None, **options: Unpack[AuthOptions]
+    ) -> SalesforceSession:
+        """A :class:`~requests_sf_auth.SalesforceSession` for this org, with ``auth`` or, when
+        none is given, ``self.auth(**options)``. Under TLS it verifies the org's CA and ignores
+        the environment (``trust_env=False``: proxies, ``.netrc`` and CA bundle variables),
+        which could otherwise replace that CA."""
+        session = SalesforceSession(auth if auth is not None else self.auth(**options))
         if self.tls:
             session.verify = self.ca_bundle or True
             # requests lets REQUESTS_CA_BUNDLE override session.verify; the org's own CA must win.
@@ -314,6 +286,71 @@ class LocalOrg:
         return session
 
     # -- steering -----------------------------------------------------------------------------
+
+    def add_response(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 200,
+        json: object = None,
+        body: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """From now on, answer ``method path`` with ``status`` and ``json`` (sent as JSON) or
+        ``body`` (sent as it is), instead of what the org would answer; a later call for the
+        same method, path and query replaces it.
+
+        ``path`` is relative to the REST API (``"query"``, ``"sobjects/Account/001..."``),
+        which matches it under every version the org offers, or absolute
+        (``"/services/data/v67.0/query"``). With a query (``"query?q=SELECT+Id+FROM+User"``)
+        it matches only requests with the same query parameters, in any order and however
+        they are encoded; without one, any query, when no answer names the request's own.
+
+        A canned answer is still a REST call: the token must be live (401
+        ``INVALID_SESSION_ID`` otherwise, so expiry and renewal happen as in production), a
+        failure scheduled with :meth:`fail_api_requests` comes first, and it counts in
+        :attr:`api_usage`. Its headers are ``headers``, then ``Sforce-Limit-Info`` and the
+        ``api_cookies`` unless ``headers`` names them; ``Content-Type`` is
+        ``application/json`` unless ``headers`` says otherwise. ``json`` is serialised now, so
+        changing the object afterwards changes nothing. Raises ``ValueError`` naming what is
+        wrong and leaves the org as it was.
+        """
+        verb = method.upper() if isinstance(method, str) else method
+        if verb not in _METHODS:
+            raise ValueError(f"method must be one of {sorted(_METHODS)}, not {method!r}")
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise ValueError(f"status must be an HTTP status from 100 to 599, not {status!r}")
+        if json is not None and body is not None:
+            raise ValueError("pass json= or body=, not both")
+        if not isinstance(path, str) or not path.strip() or path != path.strip():
+            raise ValueError(
+                f"path must be a REST path such as 'query' or '/services/data/v67.0/query', "
+                f"not {path!r}"
+            )
+        where, _, query = path.partition("?")
+        if where.startswith("/") and not where.startswith(DATA_PREFIX):
+            raise ValueError(
+                f"path {path!r} is not under /services/data/vNN.N/: give it relative to the "
+                "REST API ('sobjects/Account') or in full ('/services/data/v67.0/sobjects/Account')"
+            )
+        if json is not None:
+            payload = jsonlib.dumps(json).encode()
+        elif isinstance(body, str):
+            payload = body.encode()
+        else:
+            payload = body or b""
+        pairs = [(str(k), str(v)) for k, v in (headers or {}).items()]
+        types = [v for k, v in pairs if k.lower() == "content-type"]
+        canned = Canned(
+            status=status,
+            body=payload,
+            content_type=types[-1] if types else "application/json",
+            headers=tuple((k, v) for k, v in pairs if k.lower() != "content-type"),
+        )
+        key = query_key(query) if "?" in path else None
+        with self._lock:
+            self._responses.setdefault((verb, where), {})[key] = canned
 
     def expire_tokens(self) -> int:
         """End every live session, as an idle timeout would; returns how many ended."""
@@ -336,8 +373,8 @@ class LocalOrg:
         """Answer the next ``times`` token requests (all of them for ``None``) with ``failure``:
         a key of :data:`TOKEN_FAILURES` or one of the other failures listed beside it. An
         unknown name raises ``ValueError`` listing them all."""
-        if failure not in _TOKEN_FAULTS:
-            raise ValueError(f"unknown failure {failure!r}; choose from {sorted(_TOKEN_FAULTS)}")
+        if failure not in TOKEN_FAULTS:
+            raise ValueError(f"unknown failure {failure!r}; choose from {sorted(TOKEN_FAULTS)}")
         with self._lock:
             if times is None:
                 self._state.failure_forever = failure
@@ -345,9 +382,9 @@ class LocalOrg:
                 self._state.failures.extend([failure] * times)
 
     def fail_api_requests(self, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` API requests with ``status`` (a 5xx, say) and an error
-        body, whatever their token, as an overloaded instance would. The version list, which
-        needs no token, is not counted among them."""
+        """Answer the next ``times`` REST API requests with ``status`` (a 5xx, say) and an
+        error body, whatever their token, as an overloaded instance would. The version list,
+        which needs no token, is not counted among them."""
         with self._lock:
             self._state.api_failures.extend([status] * times)
 
@@ -372,6 +409,14 @@ class LocalOrg:
         """Requests received under ``/services/data/vNN.N/`` and the Bulk API's
         ``/services/async/``."""
         return self._state.api_requests
+
+    @property
+    def api_usage(self) -> int:
+        """N of ``Sforce-Limit-Info: api-usage=N/LIMIT``: the REST API calls the org served
+        with a live token, whatever it answered (canned answers, 404s and 405s included),
+        counting the call whose answer reports it. Not counted: 401s, failures scheduled with
+        :meth:`fail_api_requests`, the version list (``/services/data/``) and the Bulk API."""
+        return self._state.api_usage
 
     @property
     def rejected_requests(self) -> int:
@@ -406,7 +451,31 @@ class LocalOrg:
         with self._lock:
             return [t for t, r in self._state.tokens.items() if self._is_live(r, time.time())]
 
-    # -- the service's rules ------------------------------------------------------------------
+    # -- for the answering modules ------------------------------------------------------------
+
+    def _answer(self, exchange: Exchange) -> None:
+        path = exchange.path
+        value = exchange.headers.get("Authorization", "")
+        token = value[7:].strip() if value[:7].lower() == "bearer " else None
+        received = ReceivedRequest(
+            method=exchange.method,
+            path=path,
+            query=parse_qs(exchange.query, keep_blank_values=True),
+            headers=dict(exchange.headers.items()),
+            body=exchange.body,
+            token=token,
+            status=0,
+        )
+        exchange.on_status = received._answered
+        if self.record:
+            with self._lock:
+                self._state.received.append(received)
+        if path.startswith(DATA_PREFIX) or path.rstrip("/") == "/services/data":
+            answer_data(self, exchange, token)
+        elif path.startswith("/services/async/"):
+            answer_bulk(self, exchange)
+        elif not answer_oauth(self, exchange):
+            exchange.send(404, NOT_FOUND)
 
     def _is_live(self, record: _TokenRecord, now: float) -> bool:
         if not record.active:
@@ -427,480 +496,87 @@ class LocalOrg:
             record.last_used = now
             return True
 
+    def _register_token(self, token: str) -> float:
+        now = time.time()
+        with self._lock:
+            self._state.tokens[token] = _TokenRecord(issued_at=now, last_used=now)
+        return now
+
+    def _token_times(self, token: str) -> tuple[float, float] | None:
+        """``(issued_at, last_used)`` of a live token, or None."""
+        with self._lock:
+            record = self._state.tokens.get(token)
+            if record is None or not self._is_live(record, time.time()):
+                return None
+            return record.issued_at, record.last_used
+
     def _next_failure(self) -> str | None:
         with self._lock:
             if self._state.failures:
                 return self._state.failures.pop(0)
             return self._state.failure_forever
 
-    def _issue_token(self) -> dict[str, Any]:
-        factory = self.token_factory
-        token = factory() if factory is not None else f"{_ORG_ID}!AR8AQ{secrets.token_urlsafe(64)}"
-        now = time.time()
+    def _next_api_failure(self) -> int | None:
+        if not self._state.api_failures:
+            return None
         with self._lock:
-            self._state.tokens[token] = _TokenRecord(issued_at=now, last_used=now)
-        issued_at = str(int((now + self.clock_skew) * 1000))
-        identity = f"https://login.salesforce.com/id/{_ORG_ID}/{_USER_ID}"
-        # Computed here rather than with requests_sf_auth._token.expected_signature, so the
-        # plugin's verifier is checked against an independent implementation of the recipe.
-        signature = base64.b64encode(
-            hmac.new(
-                self.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
-            ).digest()
-        ).decode()
-        return {
-            "access_token": token,
-            "signature": signature,
-            "token_format": "opaque",
-            "scope": "api",
-            "instance_url": self.instance_url,
-            "id": identity,
-            "token_type": "Bearer",
-            "issued_at": issued_at,
-            **self.answer_fields,
-        }
+            return self._state.api_failures.pop(0) if self._state.api_failures else None
+
+    def _use_api(self) -> int:
+        with self._lock:
+            self._state.api_usage += 1
+            return self._state.api_usage
+
+    def _canned(self, method: str, path: str, tail: str, query: str) -> Canned | None:
+        with self._lock:
+            answers = self._responses.get((method, path)) or self._responses.get((method, tail))
+            if answers is None:
+                return None
+            return answers.get(query_key(query)) or answers.get(None)
 
     def _count(self, counter: str) -> None:
         with self._lock:
             setattr(self._state, counter, getattr(self._state, counter) + 1)
 
-    def _record(self, request: ReceivedRequest) -> None:
-        if self.record:
-            with self._lock:
-                self._state.received.append(request)
+    def _record_types(self) -> list[str]:
+        with self._lock:
+            return list(self._state.records)
 
+    def _create_record(self, sobject: str, prefix: str, fields: dict[str, Any]) -> str:
+        record_id = f"{prefix}5g{next(self._ids):010d}"
+        with self._lock:
+            self._state.records.setdefault(sobject, {})[record_id] = dict(fields)
+        return self._full_id(record_id)
 
-def _tamper(answer: dict[str, Any], failure: str | None) -> None:
-    if failure == "missing_instance_url":
-        del answer["instance_url"]
-    elif failure == "http_instance_url":
-        answer["instance_url"] = "http://acme.my.salesforce.com"
-    elif failure == "tampered_signature":
-        answer["signature"] = base64.b64encode(b"\0" * 32).decode()
-    elif failure == "missing_signature":
-        del answer["signature"]
+    def _read_record(self, sobject: str, record_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            record = self._state.records.get(sobject, {}).get(record_id[:15])
+            return dict(record) if record is not None and len(record_id) in (15, 18) else None
 
+    def _update_record(self, sobject: str, record_id: str, fields: dict[str, Any]) -> bool:
+        with self._lock:
+            record = self._state.records.get(sobject, {}).get(record_id[:15])
+            if record is None or len(record_id) not in (15, 18):
+                return False
+            record.update(fields)
+            return True
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # The default backlog of 5 drops connections when many threads connect at once, and the
-    # client's SYN retransmit then stalls each of them for a second.
-    request_queue_size = 256
+    def _delete_record(self, sobject: str, record_id: str) -> bool:
+        with self._lock:
+            records = self._state.records.get(sobject, {})
+            if len(record_id) not in (15, 18) or record_id[:15] not in records:
+                return False
+            del records[record_id[:15]]
+            return True
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        *,
-        org: LocalOrg,
-        context: ssl.SSLContext | None,
-    ) -> None:
-        self.org = org
-        self.context = context
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = self.socket.accept()
-        if self.context is not None:
-            # The handshake happens in the handler's thread, so one slow client cannot stall
-            # the accept loop.
-            sock = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self._connections_lock:
-            self._connections.add(sock)
-        return sock, address
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            if isinstance(request, ssl.SSLSocket):
-                request.settimeout(10)
-                request.do_handshake()
-            super().finish_request(request, client_address)
-        except (OSError, ssl.SSLError):
-            pass
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_all(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-            self._connections.clear()
-        for sock in connections:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client hanging up mid-request is routine in fault tests
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle's algorithm on, the client's
-    # delayed ACK would hold every answer back by about 40 ms.
-    disable_nagle_algorithm = True
-    server: _Server
-    timeout = 30
-    _received: ReceivedRequest | None = None
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    @property
-    def org(self) -> LocalOrg:
-        return self.server.org
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    # -- plumbing -----------------------------------------------------------------------------
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _send(
-        self,
-        status: int,
-        body: bytes | Any,
-        content_type: str = "application/json",
-        headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
-    ) -> None:
-        if not isinstance(body, bytes):
-            body = json.dumps(body).encode()
-        if self._received is not None:
-            self._received.status = status
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
-        for name, value in pairs:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _trickle(self, body: bytes) -> None:
-        """Headers and body one byte at a time, as a hostile or broken peer might: each byte
-        comes well within any read timeout, so only an overall deadline ends it."""
-        head = (
-            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.close_connection = True
-        if self._received is not None:
-            self._received.status = 200
-        for byte in head + body:
-            if self.org._stopping.wait(_TRICKLE_SECONDS):
-                return
-            try:
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-            except OSError:
-                return
-
-    def _send_huge_error(self) -> None:
-        self.send_response(500)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(_HUGE_BODY))
-        self.end_headers()
-        chunk = b"<p>" + b"x" * 65530 + b"</p>\n"
-        sent = 0
-        try:
-            while sent < _HUGE_BODY:
-                piece = chunk[: _HUGE_BODY - sent]
-                self.wfile.write(piece)
-                sent += len(piece)
-        except OSError:
-            self.close_connection = True
-
-    def _send_oauth_error(self, status: int, error: str, description: str) -> None:
-        self._send(status, {"error": error, "error_description": description})
-
-    def _bearer(self) -> str | None:
-        value = self.headers.get("Authorization", "")
-        if value[:7].lower() == "bearer ":
-            return value[7:].strip()
-        return None
-
-    def _form(self, body: bytes) -> dict[str, str]:
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-    def _client_credentials(self, form: Mapping[str, str]) -> tuple[str | None, str | None]:
-        basic = self.headers.get("Authorization", "")
-        if basic[:6].lower() == "basic ":
-            try:
-                user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
-            except ValueError:
-                return None, None
-            return user, password
-        return form.get("client_id"), form.get("client_secret")
-
-    def _dispatch(self) -> None:
-        body = self._read_body()
-        parts = urlsplit(self.path)
-        path = parts.path
-        token = self._bearer()
-        self._received = ReceivedRequest(
-            method=self.command,
-            path=path,
-            query=parse_qs(parts.query, keep_blank_values=True),
-            headers=dict(self.headers.items()),
-            body=body,
-            token=token,
-            status=0,
-        )
-        self.org._record(self._received)
-        if path == "/services/oauth2/token":
-            self._token_endpoint(body)
-        elif path == "/services/oauth2/introspect":
-            self._introspect(body)
-        elif path == "/services/oauth2/revoke":
-            self._revoke(body)
-        elif path.rstrip("/") == "/services/data":
-            self._versions()
-        elif path.startswith("/services/data/v"):
-            self._api(parts.path, parts.query, body, token)
-        elif path.startswith("/services/async/"):
-            self._bulk(path, parts.query, body)
-        else:
-            self._send(
-                404,
-                [
-                    {
-                        "errorCode": "NOT_FOUND",
-                        "message": "The requested resource does not exist",
-                    }
-                ],
-            )
-
-    # -- endpoints ----------------------------------------------------------------------------
-
-    def _token_endpoint(self, body: bytes) -> None:
-        org = self.org
-        org._count("token_requests")
-        if self.command != "POST":
-            self._send_oauth_error(400, "invalid_request", "must use HTTP POST")
-            return
-        if org.token_delay:
-            org._stopping.wait(org.token_delay)
-        canned = org.token_answer
-        if canned is not None:
-            self._send(canned[0], canned[2], canned[1])
-            return
-        failure = org._next_failure()
-        if failure is not None and self._fail_instead(failure, body):
-            return
-        form = self._form(body)
-        client_id, client_secret = self._client_credentials(form)
-        if form.get("grant_type") != "client_credentials":
-            status, content_type, payload = TOKEN_FAILURES["unsupported_grant_type"]
-        elif client_id != org.client_id:
-            status, content_type, payload = TOKEN_FAILURES["invalid_client_id"]
-        elif client_secret != org.client_secret:
-            status, content_type, payload = TOKEN_FAILURES["invalid_client"]
-        else:
-            answer = org._issue_token()
-            if failure in _TOKEN_TAMPERING:
-                _tamper(answer, failure)
-            if failure == "trickle":
-                self._trickle(json.dumps(answer).encode())
-            else:
-                self._send(200, answer, headers={"Cache-Control": "no-store"})
-            return
-        self._send(status, payload, content_type)
-
-    def _fail_instead(self, failure: str, body: bytes) -> bool:
-        """Answer with ``failure`` instead of a token; False for the failures that tamper
-        with a real token answer instead."""
-        if failure == "hang":
-            self.org._stopping.wait()
-            self.close_connection = True
-        elif failure == "echo_500":
-            self._send(500, b"<html><body>Bad request: " + body + b"</body></html>", "text/html")
-        elif failure == "echo_values_500":
-            values = " | ".join(value for _, value in parse_qsl(body.decode("utf-8", "replace")))
-            page = f"<html><body><p>Request blocked. Values: {values}</p></body></html>"
-            self._send(500, page.encode(), "text/html")
-        elif failure == "huge_500":
-            self._send_huge_error()
-        elif failure in TOKEN_FAILURES:
-            status, content_type, payload = TOKEN_FAILURES[failure]
-            headers = {"Location": "/services/oauth2/elsewhere"} if status == 307 else {}
-            self._send(status, payload, content_type, headers)
-        else:
-            return False
-        return True
-
-    def _introspect(self, body: bytes) -> None:
-        org = self.org
-        org._count("introspect_requests")
-        if org.introspection == "error":
-            self._send(503, b"<html>Service Unavailable</html>", "text/html")
-            return
-        form = self._form(body)
-        client_id, client_secret = self._client_credentials(form)
-        if client_id != org.client_id or client_secret != org.client_secret:
-            self._send_oauth_error(401, "invalid_client", "invalid client credentials")
-            return
-        token = form.get("token", "")
-        now = time.time()
-        with org._lock:
-            record = org._state.tokens.get(token)
-            live = record is not None and org._is_live(record, now)
-        if not live or record is None or org.introspection == "inactive":
-            self._send(200, {"active": False})
-            return
-        answer: dict[str, Any] = {
-            "active": True,
-            "scope": "api",
-            "client_id": org.client_id,
-            "username": "integration@acme.example",
-            "sub": f"https://login.salesforce.com/id/{_ORG_ID}/{_USER_ID}",
-            "token_type": "access_token",
-            "iat": int(record.issued_at + org.clock_skew),
-            "nbf": int(record.issued_at + org.clock_skew),
-        }
-        if org.session_timeout is not None:
-            answer["exp"] = int(record.last_used + org.session_timeout + org.clock_skew)
-        self._send(200, answer)
-
-    def _revoke(self, body: bytes) -> None:
-        org = self.org
-        org._count("revoke_requests")
-        token = self._form(body).get("token", "")
-        if not token:
-            self._send_oauth_error(400, "unsupported_token_type", "missing token")
-        elif org.revoke_token(token):
-            self._send(200, b"", "text/plain")
-        else:
-            self._send_oauth_error(400, "invalid_token", "invalid token")
-
-    def _versions(self) -> None:
-        self._send(
-            200,
-            [
-                {"label": f"Release {v}", "url": f"/services/data/v{v}", "version": v}
-                for v in self.org.api_versions
-            ],
-        )
-
-    def _api_failure(self) -> bool:
-        """Answer with the next failure :meth:`LocalOrg.fail_api_requests` scheduled, if any."""
-        org = self.org
-        with org._lock:
-            failure = org._state.api_failures.pop(0) if org._state.api_failures else None
-        if failure is None:
-            return False
-        payload = [{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
-        self._send(failure, payload)
-        return True
-
-    def _api(self, path: str, query: str, body: bytes, token: str | None) -> None:
-        org = self.org
-        org._count("api_requests")
-        if self._api_failure():
-            return
-        if org.reject_api_with is not None or not org._use_token(token):
-            org._count("rejected_requests")
-            payload = (
-                [{"message": org.reject_api_with, "errorCode": "INVALID_SESSION_ID"}]
-                if org.reject_api_with is not None
-                else _INVALID_SESSION
-            )
-            self._send(401, payload, headers=[("WWW-Authenticate", "Token"), *self._cookies()])
-            return
-        params = parse_qs(query, keep_blank_values=True)
-        tail = path.split("/", 4)[-1] if path.count("/") >= 4 else ""
-        if tail == "chatter/users/me":
-            self._send(
-                200,
-                {
-                    "id": _USER_ID,
-                    "name": "Integration User",
-                    "username": "integration@acme.example",
-                    "userType": "Internal",
-                    "url": f"{path}",
-                },
-            )
-        elif tail == f"sobjects/User/{_USER_ID}":
-            user = {"Username": "integration@acme.example", "Name": "Integration User"}
-            self._send(200, {"attributes": {"type": "User", "url": path}, "Id": _USER_ID, **user})
-        elif tail == "test/redirect":
-            self._redirect(params)
-        elif tail == "test/cookie":
-            cookies = {k: v[0] for k, v in params.items()}
-            headers = [("Set-Cookie", f"{k}={v}; Path=/") for k, v in cookies.items()]
-            self._send(200, {"cookies": cookies}, headers=headers)
-        else:
-            self._send(200, self._echo(path, params, body), headers=self._cookies())
-
-    def _cookies(self) -> list[tuple[str, str]]:
-        return [("Set-Cookie", f"{k}={v}; Path=/") for k, v in self.org.api_cookies.items()]
-
-    def _bulk(self, path: str, query: str, body: bytes) -> None:
-        org = self.org
-        org._count("api_requests")
-        if not org._use_token(self.headers.get("X-SFDC-Session")):
-            org._count("rejected_requests")
-            self._send(
-                400,
-                b'<?xml version="1.0" encoding="UTF-8"?><error '
-                b'xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
-                b"<exceptionCode>InvalidSessionId</exceptionCode>"
-                b"<exceptionMessage>Invalid session id</exceptionMessage></error>",
-                "application/xml",
-            )
-            return
-        params = parse_qs(query, keep_blank_values=True)
-        segments = path.split("/")  # "", "services", "async", version, resource, ...
-        if path.endswith("/test/redirect"):
-            self._redirect(params)
-        elif len(segments) > 5 and segments[4] == "job" and segments[5]:
-            job = segments[5]
-            self._send(
-                400,
-                b'<?xml version="1.0" encoding="UTF-8"?><error '
-                b'xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
-                b"<exceptionCode>InvalidJob</exceptionCode>"
-                b"<exceptionMessage>Unable to find object: " + job.encode() + b"</exceptionMessage>"
-                b"</error>",
-                "application/xml",
-            )
-        else:
-            self._send(200, self._echo(path, params, body))
-
-    def _redirect(self, params: dict[str, list[str]]) -> None:
-        if params.get("expire") == ["1"]:
-            self.org.expire_tokens()
-        status = int(params.get("status", ["302"])[0])
-        self._send(status, {"redirect": True}, headers={"Location": params["to"][0]})
-
-    def _echo(self, path: str, params: dict[str, list[str]], body: bytes) -> dict[str, Any]:
-        hidden = {"authorization", "x-sfdc-session"}
-        echo: dict[str, Any] = {
-            "method": self.command,
-            "path": path,
-            "query": params,
-            "headers": {k: v for k, v in self.headers.items() if k.lower() not in hidden},
-            "body": body.decode("utf-8", "replace"),
-            "body_length": len(body),
-            "body_sha256": hashlib.sha256(body).hexdigest(),
-        }
-        return echo
+    @staticmethod
+    def _full_id(record_id: str) -> str:
+        """The 18-character form of a 15-character id, with Salesforce's case-checksum
+        suffix."""
+        short = record_id[:15]
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+        suffix = ""
+        for start in (0, 5, 10):
+            bits = sum(1 << i for i, c in enumerate(short[start : start + 5]) if c.isupper())
+            suffix += alphabet[bits]
+        return short + suffix
