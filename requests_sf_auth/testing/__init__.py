@@ -4,6 +4,7 @@
 (registered automatically when the package is installed) yields a started one.
 """
 
+from .jwt_grant import KeyPair, generate_key_pair
 from .org import TOKEN_FAILURES, LocalOrg, ReceivedRequest
 
-__all__ = ["TOKEN_FAILURES", "LocalOrg", "ReceivedRequest"]
+__all__ = ["TOKEN_FAILURES", "KeyPair", "LocalOrg", "ReceivedRequest", "generate_key_pair"]

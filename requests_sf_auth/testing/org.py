@@ -211,6 +211,9 @@ class LocalOrg:
         """Cookies set on every API answer, 401s included, as Salesforce sets ``BrowserId``."""
         self.ca_bundle: str | None = None
         """Path of the CA certificate (PEM) to verify the org with, when ``tls`` is on."""
+        self.jwt_audience = "https://login.salesforce.com"
+        """The ``aud`` the JWT bearer grant must name: the login server the org stands for."""
+        self._jwt_keys: dict[str, str] = {}
         self._state = _State()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -312,6 +315,24 @@ class LocalOrg:
             # requests lets REQUESTS_CA_BUNDLE override session.verify; the org's own CA must win.
             session.trust_env = False
         return session
+
+    def trust_jwt_key(self, username: str, public_key: str) -> None:
+        """Pre-authorise ``username`` for the JWT bearer grant with ``public_key`` (PEM), as
+        uploading a certificate to the app and approving the user would. Assertions signed
+        with the matching private key then get a token (needs the ``jwt`` extra)."""
+        with self._lock:
+            self._jwt_keys = {**self._jwt_keys, username: public_key}
+
+    def jwt_auth(self, username: str, private_key: str, **kwargs: Any) -> Any:
+        """A :class:`~requests_sf_auth.SalesforceJWTAuth` for this org and ``username``
+        (verifying its CA under TLS); keyword arguments are passed through."""
+        from requests_sf_auth import SalesforceJWTAuth
+
+        if self.tls and "token_session" not in kwargs:
+            token_session = requests.Session()
+            token_session.verify = self.ca_bundle or True
+            kwargs["token_session"] = token_session
+        return SalesforceJWTAuth(self.url, self.client_id, username, private_key, **kwargs)
 
     # -- steering -----------------------------------------------------------------------------
 
@@ -433,7 +454,7 @@ class LocalOrg:
                 return self._state.failures.pop(0)
             return self._state.failure_forever
 
-    def _issue_token(self) -> dict[str, Any]:
+    def _issue_token(self, *, jwt: bool = False) -> dict[str, Any]:
         factory = self.token_factory
         token = factory() if factory is not None else f"{_ORG_ID}!AR8AQ{secrets.token_urlsafe(64)}"
         now = time.time()
@@ -448,6 +469,15 @@ class LocalOrg:
                 self.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
             ).digest()
         ).decode()
+        if jwt:  # Salesforce's documented JWT answer: no signature, no issued_at
+            return {
+                "access_token": token,
+                "scope": "api",
+                "instance_url": self.instance_url,
+                "id": identity,
+                "token_type": "Bearer",
+                **self.answer_fields,
+            }
         return {
             "access_token": token,
             "signature": signature,
@@ -478,7 +508,7 @@ def _tamper(answer: dict[str, Any], failure: str | None) -> None:
     elif failure == "tampered_signature":
         answer["signature"] = base64.b64encode(b"\0" * 32).decode()
     elif failure == "missing_signature":
-        del answer["signature"]
+        answer.pop("signature", None)
 
 
 class _Server(ThreadingHTTPServer):
@@ -709,6 +739,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         form = self._form(body)
         client_id, client_secret = self._client_credentials(form)
+        if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            self._jwt_grant(form.get("assertion", ""), failure)
+            return
         if form.get("grant_type") != "client_credentials":
             status, content_type, payload = TOKEN_FAILURES["unsupported_grant_type"]
         elif client_id != org.client_id:
@@ -725,6 +758,25 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, answer, headers={"Cache-Control": "no-store"})
             return
         self._send(status, payload, content_type)
+
+    def _jwt_grant(self, assertion: str, failure: str | None) -> None:
+        from .jwt_grant import check_assertion
+
+        org = self.org
+        refusal = check_assertion(
+            assertion,
+            client_id=org.client_id,
+            public_keys=org._jwt_keys,
+            audience=org.jwt_audience,
+            now=time.time() + org.clock_skew,
+        )
+        if refusal is not None:
+            self._send_oauth_error(400, *refusal)
+            return
+        answer = org._issue_token(jwt=True)
+        if failure in _TOKEN_TAMPERING:
+            _tamper(answer, failure)
+        self._send(200, answer, headers={"Cache-Control": "no-store"})
 
     def _fail_instead(self, failure: str, body: bytes) -> bool:
         """Answer with ``failure`` instead of a token; False for the failures that tamper
