@@ -148,6 +148,7 @@ class LocalOrg:
       ``/services/data/vNN.N/`` needs a live token, answers ``401 INVALID_SESSION_ID``
       otherwise, and echoes the request as JSON; ``chatter/users/me`` and
       ``sobjects/User/<the user id in a token's id>`` answer the run-as user's record,
+      ``query?q=SOQL`` answers it as the one record found,
       ``test/redirect?to=URL&status=302`` redirects (``&expire=1`` also ends every session
       first; the Bulk API path has it too), and ``test/cookie?name=value`` sets a cookie.
     * ``/services/oauth2/introspect`` and ``/services/oauth2/revoke`` work as documented;
@@ -894,6 +895,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif tail == f"sobjects/User/{_USER_ID}":
             user = {"Username": "integration@acme.example", "Name": "Integration User"}
             self._send(200, {"attributes": {"type": "User", "url": path}, "Id": _USER_ID, **user})
+        elif tail.rstrip("/") == "query":  # any SOQL: the run-as user, as one record
+            record = {"attributes": {"type": "User"}, "Id": _USER_ID}
+            self._send(200, {"totalSize": 1, "done": True, "records": [record]})
         elif tail == "test/redirect":
             self._redirect(params)
         elif tail == "test/cookie":
