@@ -1,13 +1,15 @@
-"""Salesforce OAuth 2.0 client-credentials authentication for ``requests``.
+"""Salesforce OAuth 2.0 authentication for ``requests``.
 
-``SalesforceAuth`` fetches a token lazily, scopes it to the org's hosts and renews it once on
-HTTP 401; ``SalesforceSession`` adds URLs relative to the org's REST API.
+``SalesforceAuth`` (client credentials) and ``SalesforceJWTAuth`` (JWT bearer) fetch a token
+lazily, scope it to the org's hosts and renew it once on HTTP 401; ``SalesforceSession`` adds
+URLs relative to the org's REST API.
 """
 
 from ._auth import DEFAULT_API_VERSION, DEFAULT_TIMEOUT, MAX_SENDS, SalesforceAuth
 from ._backoff import DEFAULT_TOKEN_BACKOFF
 from ._errors import SalesforceAuthError, TokenRequestError, TokenRevocationError
 from ._file_store import FileTokenStore
+from ._jwt_auth import SalesforceJWTAuth
 from ._redis_store import RedisTokenStore
 from ._session import SalesforceSession, SalesforceURLMixin
 from ._stores import MemoryTokenStore, TokenStore
@@ -22,6 +24,7 @@ __all__ = [
     "RedisTokenStore",
     "SalesforceAuth",
     "SalesforceAuthError",
+    "SalesforceJWTAuth",
     "SalesforceSession",
     "SalesforceURLMixin",
     "TokenRequestError",

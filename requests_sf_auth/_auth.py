@@ -23,6 +23,7 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 from ._backoff import DEFAULT_TOKEN_BACKOFF, BackoffPolicy, seconds
 from ._errors import SalesforceAuthError
+from ._grants import ClientCredentialsGrant, Grant
 from ._lifecycle import RenewalPolicy, TokenLifecycle
 from ._secrets import SecretText
 from ._stores import TokenStore
@@ -111,6 +112,49 @@ class SalesforceAuth(AuthBase):
         on_token: Callable[[dict[str, Any]], object] | None = None,
         token_store: TokenStore | None = None,
     ) -> None:
+        origin, token_url = parse_domain(domain)
+        self._configure(
+            origin,
+            token_url,
+            ClientCredentialsGrant(client_id, client_secret),
+            api_version=api_version,
+            scope=scope,
+            timeout=timeout,
+            allowed_hosts=allowed_hosts,
+            token_session=token_session,
+            token_lifetime=token_lifetime,
+            leeway=leeway,
+            introspect=introspect,
+            token_backoff=token_backoff,
+            verify_signature=verify_signature,
+            revoke_on_exit=revoke_on_exit,
+            on_token=on_token,
+            token_store=token_store,
+        )
+
+    def _configure(
+        self,
+        origin: Origin,
+        token_url: str,
+        grant: Grant,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        scope: str | Iterable[str] | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        allowed_hosts: Iterable[str] = (),
+        token_session: requests.Session | None = None,
+        token_lifetime: float | timedelta | None = None,
+        leeway: float | timedelta = 60.0,
+        introspect: bool = False,
+        token_backoff: tuple[float, float] = DEFAULT_TOKEN_BACKOFF,
+        verify_signature: bool = False,
+        revoke_on_exit: bool = False,
+        on_token: Callable[[dict[str, Any]], object] | None = None,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        """Everything but the grant, which is all that differs between flows. Subclasses for
+        other flows call this with their own grant; the keyword options are the ones
+        :class:`SalesforceAuth` documents."""
         for name, flag in (
             ("introspect", introspect),
             ("verify_signature", verify_signature),
@@ -119,7 +163,6 @@ class SalesforceAuth(AuthBase):
             if not isinstance(flag, bool):
                 # 'false' is a true value: a string here would switch the option on.
                 raise ValueError(f"{name} must be True or False, not {flag!r}")
-        origin, token_url = parse_domain(domain)
         self.domain = origin.prefix
         """The org's My Domain URL, e.g. ``https://acme.my.salesforce.com``."""
         self.api_version = parse_api_version(api_version)
@@ -132,13 +175,18 @@ class SalesforceAuth(AuthBase):
             )
         endpoint = TokenEndpoint(
             url=token_url,
-            client_id=client_id,
-            client_secret=client_secret,
+            grant=grant,
             scope=scope_text(scope),
             timeout=timeout,
             verify_signature=verify_signature,
             allowed_origins=self.allowed_origins,
         )
+        if introspect and grant.client_secret is None:
+            raise ValueError(
+                "introspect=True needs the client secret, which Salesforce's introspection "
+                "endpoint authenticates the app with, and this flow has none; set "
+                "token_lifetime= to the org's session timeout instead"
+            )
         policy = RenewalPolicy(
             lifetime=None if token_lifetime is None else seconds("token_lifetime", token_lifetime),
             leeway=seconds("leeway", leeway, allow_zero=True),
@@ -362,9 +410,13 @@ class SalesforceAuth(AuthBase):
     def __repr__(self) -> str:
         held = "held" if self._lifecycle.token is not None else "none"
         return (
-            f"SalesforceAuth(domain={self.domain!r}, client_id={self.client_id!r}, "
-            f"api_version={self.api_version!r}, token={held})"
+            f"{type(self).__name__}(domain={self.domain!r}, client_id={self.client_id!r}, "
+            f"{self._describe_grant()}api_version={self.api_version!r}, token={held})"
         )
+
+    def _describe_grant(self) -> str:
+        """What a flow adds to the repr, as ``name=value, `` pairs; never a credential."""
+        return ""
 
 
 def _attach(r: requests.PreparedRequest, token: Token) -> None:

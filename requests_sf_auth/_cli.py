@@ -50,7 +50,7 @@ _SECRET_FLAG = re.compile(
     r"secret|passw|passphrase|privatekey|apikey|^(access|bearer|session|auth)?token$|^sid$"
     r"|sessionid"
 )
-_SAFE_FLAGS = frozenset({"--client-secret-file", "--show-token"})
+_SAFE_FLAGS = frozenset({"--client-secret-file", "--private-key-file", "--show-token"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
         "--client-secret-file",
         metavar="PATH",
         help="file holding the Consumer Secret, '-' for stdin [else SF_CLIENT_SECRET]",
+    )
+    group.add_argument(
+        "--username", help="JWT bearer flow: the user tokens are issued to [SF_USERNAME]"
+    )
+    group.add_argument(
+        "--private-key-file",
+        metavar="PATH",
+        help="JWT bearer flow: the PEM key of the app's certificate [SF_PRIVATE_KEY_FILE]",
     )
     connection = credentials.add_argument_group("connection")
     connection.add_argument(

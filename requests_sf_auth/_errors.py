@@ -39,6 +39,23 @@ _HINTS: dict[tuple[str, str | None], str] = {
         "check that the run-as user is active and that the external client app is enabled "
         "for this org"
     ),
+    # The JWT bearer flow's refusals.
+    ("invalid_grant", "user hasn't approved this consumer"): (
+        "pre-authorise the user for the app: set its Permitted Users to 'Admin approved users "
+        "are pre-authorized' and give the user's profile or a permission set access to it"
+    ),
+    ("invalid_grant", "audience is invalid"): (
+        "set audience= to the login server: https://login.salesforce.com for production, "
+        "https://test.salesforce.com for sandboxes, or the Experience Cloud site's URL"
+    ),
+    ("invalid_grant", "invalid assertion"): (
+        "check that the private key matches the certificate uploaded to the app, that "
+        "client_id is that app's Consumer Key, and that username is the user's exact username"
+    ),
+    ("invalid_grant", "expired"): (
+        "the assertion had expired when it arrived: set this machine's clock right (NTP); "
+        "Salesforce tolerates little clock skew"
+    ),
     ("invalid_grant", None): (
         "check the app's client-credentials policy and its run-as user, and that you use "
         "the org's My Domain URL"

@@ -180,7 +180,7 @@ class TokenLifecycle:
         self._endpoint = endpoint
         self._policy = policy
         self._store = store
-        self._key = store_key(endpoint.url, endpoint.client_id) if store is not None else ""
+        self._key = store_key(endpoint.url, endpoint.grant.principal) if store is not None else ""
         self._user_session = token_session
         self._private_session: requests.Session | None = None
         self._token: Token | None = None

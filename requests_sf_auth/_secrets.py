@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["SecretForm", "SecretMapping", "SecretText"]
+__all__ = ["SecretBytes", "SecretForm", "SecretMapping", "SecretText"]
 
 
 class SecretForm(bytes):
@@ -21,6 +21,15 @@ class SecretForm(bytes):
 
     def __repr__(self) -> str:
         return "'<form, redacted>'"
+
+    __str__ = __repr__
+
+
+class SecretBytes(bytes):
+    """A private key, as PEM bytes."""
+
+    def __repr__(self) -> str:
+        return "b'***'"
 
     __str__ = __repr__
 

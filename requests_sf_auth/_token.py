@@ -21,10 +21,11 @@ from typing import Any, TypeGuard
 from urllib.parse import quote, quote_plus
 
 import requests
-from oauthlib.oauth2 import BackendApplicationClient, MissingTokenError, OAuth2Error
+from oauthlib.oauth2 import MissingTokenError, OAuth2Error
 
 from ._backoff import seconds
 from ._errors import TokenRequestError, TokenRevocationError, hint_for
+from ._grants import Grant, GrantRequest
 from ._secrets import SecretForm, SecretMapping, SecretText
 from ._transport import Answer, Timeout, overall, post_form
 from ._urls import Origin, trusted_instance
@@ -57,7 +58,7 @@ _HEADER_SAFE = re.compile(r"[!-~]{1,4096}")  # printable ASCII, no spaces: a hea
 # a form or a query string write it.
 _SECRET_VALUE = re.compile(
     r"""(["']?(?:FIELDS)["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|[^\s,&}]*)""".replace(
-        "FIELDS", "|".join(sorted({*SECRET_FIELDS, "client_secret"}))
+        "FIELDS", "|".join(sorted({*SECRET_FIELDS, "client_secret", "assertion"}))
     ),
     re.IGNORECASE,
 )
@@ -182,17 +183,17 @@ class Token:
 
 @dataclass(frozen=True, repr=False)
 class TokenEndpoint:
-    """Where and how to ask for a token. Holds the client secret; its repr never shows it.
+    """Where and how to ask for a token: the URL, the flow's
+    :class:`~requests_sf_auth._grants.Grant` (which holds the credentials; its repr never shows
+    them), and the options every flow shares.
 
-    Validates itself: ``client_id`` and ``client_secret`` must be non-empty strings without
-    surrounding white space, ``scope`` a string or ``None``, and ``timeout`` positive, finite
-    seconds or a (connect, read) pair of them. Anything else raises ``ValueError`` naming the
-    argument and the fix.
+    Validates itself: ``scope`` must be a string or ``None``, ``timeout`` positive, finite
+    seconds or a (connect, read) pair of them, and ``verify_signature`` needs a flow with a
+    client secret. Anything else raises ``ValueError`` naming the argument and the fix.
     """
 
     url: str
-    client_id: str
-    client_secret: str
+    grant: Grant
     scope: str | None
     timeout: Timeout
     verify_signature: bool = False
@@ -200,25 +201,30 @@ class TokenEndpoint:
     """Origins besides the domain's (and Salesforce's own) that an ``instance_url`` may name."""
 
     def __post_init__(self) -> None:
-        for name, what in (("client_id", "Consumer Key"), ("client_secret", "Consumer Secret")):
-            value: object = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(
-                    f"{name} must be a non-empty string: the external client app's {what}"
-                )
-            if value != value.strip():
-                raise ValueError(f"{name} has leading or trailing white space; copy it again")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:  # as os.environ gives undecodable bytes
-                raise ValueError(
-                    f"{name} holds a character that cannot be sent (a lone surrogate, as from "
-                    "bytes that are not UTF-8 in an environment variable or file); copy it again"
-                ) from None
         if self.scope is not None and not isinstance(self.scope, str):
             raise ValueError(f"scope must be a string like 'api', not {self.scope!r}")
         object.__setattr__(self, "timeout", _checked_timeout(self.timeout))
         object.__setattr__(self, "verify_signature", bool(self.verify_signature))
+        if self.verify_signature and self.grant.client_secret is None:
+            raise ValueError(
+                "verify_signature=True checks the answer's HMAC with the client secret, and "
+                "this flow has none (its answers carry no signature either); leave it off"
+            )
+
+    @property
+    def client_id(self) -> str:
+        """The external client app's Consumer Key."""
+        return self.grant.client_id
+
+    @property
+    def client_secret(self) -> str | None:
+        """The Consumer Secret, when the flow sends one."""
+        return self.grant.client_secret
+
+    @property
+    def secrets(self) -> tuple[SecretText, ...]:
+        """The flow's long-lived credentials, masked wherever an answer is quoted."""
+        return self.grant.secrets
 
     @property
     def deadline(self) -> float:
@@ -234,7 +240,7 @@ class TokenEndpoint:
         return self.url.removesuffix("/token") + "/revoke"
 
     def __repr__(self) -> str:
-        return f"<TokenEndpoint {self.url} client_id={self.client_id!r}>"
+        return f"<TokenEndpoint {self.url} {self.grant!r}>"
 
 
 def _checked_timeout(timeout: object) -> Timeout:
@@ -274,21 +280,16 @@ def expected_signature(client_secret: str, identity: str, issued_at: str) -> str
 
 
 def request_token(endpoint: TokenEndpoint, session: requests.Session) -> Token:
-    """POST the client-credentials grant to ``endpoint`` through ``session`` and parse the answer.
+    """POST a fresh request of ``endpoint``'s grant through ``session`` and parse the answer.
 
     Raises :class:`TokenRequestError` for any answer that is not a usable token, and
     ``requests`` exceptions (timeouts, refused connections, TLS failures) for a failed
     exchange; the whole exchange is bounded by ``endpoint.deadline``
     (see :func:`~requests_sf_auth._transport.post_form`).
     """
-    client = BackendApplicationClient(client_id=endpoint.client_id)
-    body = SecretForm.encode_fields(
-        client.prepare_request_body(
-            include_client_id=True, client_secret=endpoint.client_secret, scope=endpoint.scope
-        )
-    )
-    answer = post_form(session, endpoint.url, body, endpoint.timeout)
-    return _parse(answer, client, endpoint)
+    prepared = endpoint.grant.prepare(endpoint.scope)
+    answer = post_form(session, endpoint.url, prepared.body, endpoint.timeout)
+    return _parse(answer, prepared, endpoint)
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,8 @@ def introspect_token(
     Raises :class:`TokenRequestError` when the answer is not an active token with an ``exp``
     (``{"active": false}`` included), and ``requests`` exceptions when the org is unreachable.
     """
+    if endpoint.client_secret is None:
+        raise TokenRequestError("introspection needs the client secret, and this flow has none")
     form = SecretForm.encode_fields(
         {
             "token": token.access_token,
@@ -353,7 +356,7 @@ def revoke_token(endpoint: TokenEndpoint, session: requests.Session, token: Toke
     error = payload.get("error")
     if answer.status == 400 and error == "invalid_token":
         return False
-    secrets = (SecretText(token.access_token), SecretText(endpoint.client_secret))
+    secrets = (SecretText(token.access_token), *endpoint.secrets)
     quoted_error = redact(str(error or "no OAuth error"), *secrets)
     description = redact(str(payload.get("error_description") or "(no description)"), *secrets)
     raise TokenRevocationError(
@@ -364,7 +367,7 @@ def revoke_token(endpoint: TokenEndpoint, session: requests.Session, token: Toke
     )
 
 
-def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndpoint) -> Token:
+def _parse(answer: Answer, prepared: GrantRequest, endpoint: TokenEndpoint) -> Token:
     status, text = answer.status, answer.text
     if 300 <= status < 400:
         raise TokenRequestError(
@@ -374,10 +377,10 @@ def _parse(answer: Answer, client: BackendApplicationClient, endpoint: TokenEndp
         )
     payload = None if answer.truncated else _json_object(text)
     if payload is None:
-        raise _unexpected(answer, endpoint, ())
-    secrets = (SecretText(endpoint.client_secret), *_credentials_in(payload))
+        raise _unexpected(answer, endpoint, prepared.secrets)
+    secrets = (*prepared.secrets, *_credentials_in(payload))
     try:
-        client.parse_request_body_response(text, scope=endpoint.scope)
+        prepared.client.parse_request_body_response(text, scope=endpoint.scope)
     except MissingTokenError:
         raise TokenRequestError(
             f"token endpoint {endpoint.url} answered HTTP {status} without an access_token",
@@ -417,7 +420,7 @@ def _unexpected(
     if not answer.text.strip():
         what = "an empty body"
     else:
-        snippet = " ".join(redact(answer.text, endpoint.client_secret, *secrets).split())
+        snippet = " ".join(redact(answer.text, *endpoint.secrets, *secrets).split())
         if len(snippet) > _SNIPPET_CHARS:
             snippet = snippet[:_SNIPPET_CHARS] + "..."
         size = "a body over 64 KiB" if answer.truncated else "an unexpected body"
@@ -447,15 +450,16 @@ _SEALED_FIELDS = ("response", "received_at", "renew_after", "renew_reason")
 
 
 def _seal(record: dict[str, Any], endpoint: TokenEndpoint) -> str:
-    """An HMAC of what a store record says about a token, keyed by this client's secret.
+    """An HMAC of what a store record says about a token, keyed by the grant's secret
+    material (the client secret, or a digest of the JWT flow's private key).
 
     Whoever can write to a store (a member of a shared directory's group, a Redis user) does
     not know the secret, so cannot make a record that points this client at a host or an org
     of their choosing; the processes that share a store share the secret."""
     sealed = {name: record.get(name) for name in _SEALED_FIELDS}
     body = json.dumps(sealed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    purpose = f"requests-sf-auth token store record v1|{endpoint.url}|{endpoint.client_id}"
-    key = hmac.new(endpoint.client_secret.encode(), purpose.encode(), hashlib.sha256).digest()
+    purpose = f"requests-sf-auth token store record v1|{endpoint.url}|{endpoint.grant.principal}"
+    key = hmac.new(endpoint.grant.seal_key, purpose.encode(), hashlib.sha256).digest()
     return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
@@ -526,7 +530,7 @@ def _token_from(payload: dict[str, Any], endpoint: TokenEndpoint) -> Token:
         origin = trusted_instance(instance_url, domain, endpoint.allowed_origins)
     except ValueError as exc:
         # The URL is quoted, and an answer may have put the token or the secret in it.
-        reason = redact(str(exc), endpoint.client_secret, access_token, *_credentials_in(payload))
+        reason = redact(str(exc), *endpoint.secrets, access_token, *_credentials_in(payload))
         raise TokenRequestError(
             f"token endpoint {endpoint.url} returned an unsafe {reason}; the token was not used",
             status_code=200,
@@ -555,7 +559,8 @@ def _check_signature(payload: dict[str, Any], endpoint: TokenEndpoint) -> None:
             status_code=200,
         )
     try:
-        expected = expected_signature(endpoint.client_secret, str(identity), str(issued_at))
+        secret = endpoint.client_secret or ""  # never empty: refused at construction
+        expected = expected_signature(secret, str(identity), str(issued_at))
         matches = hmac.compare_digest(expected.encode(), str(signature).encode())
     except UnicodeError:  # a lone surrogate in a field: no signature can match it
         matches = False

@@ -1,8 +1,10 @@
 """From flags and environment variables to a :class:`~requests_sf_auth.SalesforceAuth`.
 
-Flags win over ``SF_DOMAIN``, ``SF_CLIENT_ID`` and ``SF_CLIENT_SECRET``. The secret comes from
-a file, stdin or the environment, never from an argument; no message here shows it, nor the
-name given to ``--client-secret-file``, which a newcomer may have filled with the secret itself.
+Flags win over ``SF_DOMAIN``, ``SF_CLIENT_ID`` and ``SF_CLIENT_SECRET``; ``--username`` and
+``--private-key-file`` (``SF_USERNAME``, ``SF_PRIVATE_KEY_FILE``) select the JWT bearer flow.
+The secret comes from a file, stdin or the environment, never from an argument; no message
+here shows it, nor the name given to ``--client-secret-file``, which a newcomer may have
+filled with the secret itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._auth import DEFAULT_API_VERSION, SalesforceAuth
+from .._jwt_auth import SalesforceJWTAuth
 from .._stores import TokenStore
 from .._urls import parse_domain
 from .cache import open_cache
@@ -24,11 +27,14 @@ __all__ = ["Credentials", "credentials", "make_auth"]
 
 @dataclass(frozen=True, repr=False)
 class Credentials:
-    """The three settings every command but ``demo`` needs; its repr leaves the secret out."""
+    """The settings every command but ``demo`` needs; its repr leaves the secret out. With
+    ``username`` and ``private_key_file`` (the JWT bearer flow) ``client_secret`` is ``None``."""
 
     domain: str
     client_id: str
-    client_secret: str
+    client_secret: str | None
+    username: str | None = None
+    private_key_file: str | None = None
 
     def __repr__(self) -> str:
         return f"Credentials(domain={self.domain!r}, client_id={self.client_id!r})"
@@ -43,6 +49,17 @@ def credentials(args: argparse.Namespace) -> Credentials:
         raise UsageError("no domain: pass --domain or set SF_DOMAIN")
     if not client_id:
         raise UsageError("no client id: pass --client-id or set SF_CLIENT_ID")
+    username = args.username or os.environ.get("SF_USERNAME")
+    key_file = args.private_key_file or os.environ.get("SF_PRIVATE_KEY_FILE")
+    if username or key_file:  # the JWT bearer flow: no client secret
+        if not username:
+            raise UsageError("no username for the JWT flow: pass --username or set SF_USERNAME")
+        if not key_file:
+            raise UsageError(
+                "no private key for the JWT flow: pass --private-key-file or set "
+                "SF_PRIVATE_KEY_FILE"
+            )
+        return Credentials(domain, client_id, None, username, key_file)
     if args.client_secret_file:
         secret = _read_secret(args.client_secret_file)
     else:
@@ -81,8 +98,20 @@ def make_auth(args: argparse.Namespace, creds: Credentials) -> SalesforceAuth:
     if not args.no_cache:
         # A run that holds the lock is fetching a token: waiting as long as its token request
         # may take beats a token request of our own.
-        store = open_cache(token_url, creds.client_id, lock_timeout=2 * args.timeout + 5)
+        # JWT tokens belong to a user: each has a cache entry of its own.
+        principal = creds.client_id + (f"\n{creds.username}" if creds.username else "")
+        store = open_cache(token_url, principal, lock_timeout=2 * args.timeout + 5)
     try:
+        if creds.client_secret is None:
+            return SalesforceJWTAuth(
+                creds.domain,
+                creds.client_id,
+                creds.username or "",
+                private_key_file=creds.private_key_file,
+                api_version=args.api_version or DEFAULT_API_VERSION,
+                timeout=args.timeout,
+                token_store=store,
+            )
         return SalesforceAuth(
             creds.domain,
             creds.client_id,
@@ -91,5 +120,5 @@ def make_auth(args: argparse.Namespace, creds: Credentials) -> SalesforceAuth:
             timeout=args.timeout,
             token_store=store,
         )
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: the jwt extra is missing
         raise UsageError(str(exc)) from None

@@ -8,6 +8,15 @@ processes.
 
 from ._oauth import TOKEN_FAILURES
 from ._options import AuthOptions
+from .jwt_grant import KeyPair, generate_key_pair
 from .org import DEFAULT_API_LIMIT, LocalOrg, ReceivedRequest
 
-__all__ = ["DEFAULT_API_LIMIT", "TOKEN_FAILURES", "AuthOptions", "LocalOrg", "ReceivedRequest"]
+__all__ = [
+    "DEFAULT_API_LIMIT",
+    "TOKEN_FAILURES",
+    "AuthOptions",
+    "KeyPair",
+    "LocalOrg",
+    "ReceivedRequest",
+    "generate_key_pair",
+]

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -138,6 +139,9 @@ def _token_endpoint(org: LocalOrg, exchange: Exchange) -> None:
     if failure is not None and _fail_instead(exchange, failure):
         return
     form = _form(exchange.body)
+    if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+        _jwt_grant(org, exchange, form.get("assertion", ""), failure)
+        return
     client_id, client_secret = _client_credentials(exchange, form)
     if form.get("grant_type") != "client_credentials":
         status, content_type, payload = TOKEN_FAILURES["unsupported_grant_type"]
@@ -155,6 +159,25 @@ def _token_endpoint(org: LocalOrg, exchange: Exchange) -> None:
             exchange.send(200, answer, headers={"Cache-Control": "no-store"})
         return
     exchange.send(status, payload, content_type)
+
+
+def _jwt_grant(org: LocalOrg, exchange: Exchange, assertion: str, failure: str | None) -> None:
+    from .jwt_grant import check_assertion
+
+    refusal = check_assertion(
+        assertion,
+        client_id=org.client_id,
+        public_keys=org._jwt_keys,
+        audience=org.jwt_audience,
+        now=time.time() + org.clock_skew,
+    )
+    if refusal is not None:
+        _send_oauth_error(exchange, 400, *refusal)
+        return
+    answer = _issue_token(org, jwt=True)
+    if failure in _TOKEN_TAMPERING:
+        _tamper(answer, failure)
+    exchange.send(200, answer, headers={"Cache-Control": "no-store"})
 
 
 def _fail_instead(exchange: Exchange, failure: str) -> bool:
@@ -180,7 +203,7 @@ def _fail_instead(exchange: Exchange, failure: str) -> bool:
     return True
 
 
-def _issue_token(org: LocalOrg) -> dict[str, Any]:
+def _issue_token(org: LocalOrg, *, jwt: bool = False) -> dict[str, Any]:
     factory = org.token_factory
     token = factory() if factory is not None else f"{ORG_ID}!AR8AQ{secrets.token_urlsafe(64)}"
     now = org._register_token(token)
@@ -193,6 +216,15 @@ def _issue_token(org: LocalOrg) -> dict[str, Any]:
             org.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
         ).digest()
     ).decode()
+    if jwt:  # Salesforce's documented JWT answer: no signature, no issued_at
+        return {
+            "access_token": token,
+            "scope": "api",
+            "instance_url": org.instance_url,
+            "id": identity,
+            "token_type": "Bearer",
+            **org.answer_fields,
+        }
     return {
         "access_token": token,
         "signature": signature,
@@ -214,7 +246,7 @@ def _tamper(answer: dict[str, Any], failure: str | None) -> None:
     elif failure == "tampered_signature":
         answer["signature"] = base64.b64encode(b"\0" * 32).decode()
     elif failure == "missing_signature":
-        del answer["signature"]
+        answer.pop("signature", None)
 
 
 def _introspect(org: LocalOrg, exchange: Exchange) -> None:

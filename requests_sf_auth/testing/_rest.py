@@ -85,6 +85,7 @@ def answer_data(org: LocalOrg, exchange: Exchange, token: str | None) -> None:
         return
     headers = _headers(org, org._use_api())
     version, _, tail = path[len(DATA_PREFIX) :].partition("/")
+    tail = tail.rstrip("/")  # Salesforce takes "query/" for "query", as clients send it
     if version not in org.api_versions:
         exchange.send(404, NOT_FOUND, headers=headers)
         return

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 
 import requests
 
-from .. import SalesforceAuth, SalesforceSession
+from .. import SalesforceAuth, SalesforceJWTAuth, SalesforceSession
 from ._http import Exchange, Server
 from ._oauth import TOKEN_FAILURES, TOKEN_FAULTS, USER_ID, USERNAME, answer_oauth
 from ._rest import DATA_PREFIX, NOT_FOUND, Canned, QueryKey, answer_bulk, answer_data, query_key
@@ -189,6 +189,9 @@ class LocalOrg:
         certificate ``requests`` trusted when the org started (``REQUESTS_CA_BUNDLE``, else
         ``CURL_CA_BUNDLE``, else certifi's). Point ``REQUESTS_CA_BUNDLE`` at it, as the
         ``salesforce_org_https`` fixture does, and plain ``requests`` trusts the org."""
+        self.jwt_audience = "https://login.salesforce.com"
+        """The ``aud`` the JWT bearer grant must name: the login server the org stands for."""
+        self._jwt_keys: dict[str, str] = {}
         self._state = _State()
         self._state.records["User"] = {USER_ID: {"Username": USERNAME, "Name": "Integration User"}}
         self._responses: dict[tuple[str, str], dict[QueryKey | None, Canned]] = {}
@@ -284,6 +287,23 @@ class LocalOrg:
             # requests lets REQUESTS_CA_BUNDLE override session.verify; the org's own CA must win.
             session.trust_env = False
         return session
+
+    def trust_jwt_key(self, username: str, public_key: str) -> None:
+        """Pre-authorise ``username`` for the JWT bearer grant with ``public_key`` (PEM), as
+        uploading a certificate to the app and approving the user would. Assertions signed
+        with the matching private key then get a token (needs the ``jwt`` extra)."""
+        with self._lock:
+            self._jwt_keys = {**self._jwt_keys, username: public_key}
+
+    def jwt_auth(self, username: str, private_key: str, **options: Any) -> SalesforceJWTAuth:
+        """A :class:`~requests_sf_auth.SalesforceJWTAuth` for this org and ``username``
+        (verifying its CA under TLS, as :meth:`auth` does); ``options`` are its keyword
+        arguments."""
+        if self.tls and "token_session" not in options:
+            token_session = requests.Session()
+            token_session.verify = self.ca_bundle or True
+            options["token_session"] = token_session
+        return SalesforceJWTAuth(self.url, self.client_id, username, private_key, **options)
 
     # -- steering -----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """pytest fixtures for a local Salesforce org, registered through the ``pytest11`` entry point.
 
 ``salesforce_org`` yields a started :class:`~requests_sf_auth.testing.LocalOrg` over plain
-HTTP; ``salesforce_org_https`` yields one over HTTPS with a throwaway CA, which needs the
-``testing`` extra. Each test gets its own org, stopped afterwards.
+HTTP; ``salesforce_org_https`` yields one over HTTPS with a throwaway CA (``org.ca_bundle``),
+which needs the ``testing`` extra. Each test gets its own org, stopped afterwards.
+``salesforce_key_pair`` hands out a new RSA key pair for the JWT bearer grant.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from .jwt_grant import KeyPair, generate_key_pair
 from .org import LocalOrg
 
 
@@ -36,3 +38,11 @@ def salesforce_org_https(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalOrg]:
             raise RuntimeError("the HTTPS org started without a trust bundle")
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", org.trust_bundle)
         yield org
+
+
+@pytest.fixture
+def salesforce_key_pair() -> KeyPair:
+    """A new RSA key pair for the JWT bearer grant: register ``public_key`` with
+    ``org.trust_jwt_key(username, ...)`` and sign with ``private_key``. Needs the ``jwt``
+    extra."""
+    return generate_key_pair()
