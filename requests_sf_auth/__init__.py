@@ -13,12 +13,14 @@ from ._jwt_auth import SalesforceJWTAuth
 from ._redis_store import RedisTokenStore
 from ._session import SalesforceSession, SalesforceURLMixin
 from ._stores import MemoryTokenStore, TokenStore
+from ._usage import ApiUsage
 
 __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOKEN_BACKOFF",
     "MAX_SENDS",
+    "ApiUsage",
     "FileTokenStore",
     "MemoryTokenStore",
     "RedisTokenStore",

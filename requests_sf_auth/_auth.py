@@ -31,6 +31,7 @@ from ._token import Token, TokenEndpoint, scope_text
 from ._transport import Timeout, environment_proxy
 from ._urls import Origin, allowed_origins, parse_domain
 from ._urls import api_version as parse_api_version
+from ._usage import LIMIT_INFO_HEADER, ApiUsage, UsageMeter
 
 __all__ = ["DEFAULT_API_VERSION", "DEFAULT_TIMEOUT", "MAX_SENDS", "SalesforceAuth"]
 
@@ -206,6 +207,7 @@ class SalesforceAuth(AuthBase):
         self._lifecycle = TokenLifecycle(
             endpoint, token_session, policy, BackoffPolicy.parse(token_backoff), token_store
         )
+        self._usage = UsageMeter()
 
     @property
     def client_id(self) -> str:
@@ -216,6 +218,14 @@ class SalesforceAuth(AuthBase):
     def token_url(self) -> str:
         """Where tokens are requested: ``{domain}/services/oauth2/token``."""
         return self._lifecycle.endpoint.url
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The org's API calls in the rolling 24 hours against its limit, from the last
+        ``Sforce-Limit-Info`` header an answer from the org carried (``.used``, ``.limit``);
+        ``None`` before the first. Reading it makes no request. Past 90% of the limit, one
+        warning is logged."""
+        return self._usage.usage
 
     @property
     def token(self) -> dict[str, Any] | None:
@@ -303,6 +313,7 @@ class SalesforceAuth(AuthBase):
 
     def _on_response(self, r: requests.Response, **kwargs: Any) -> requests.Response:
         # Every answer passes through here, so the common case returns at once.
+        self._usage.note(r.headers.get(LIMIT_INFO_HEADER))
         if r.status_code < 300:
             lifecycle = self._lifecycle
             if lifecycle.accepted_token is not lifecycle.token:
@@ -353,6 +364,8 @@ class SalesforceAuth(AuthBase):
                 raise
             log.info("%s %s: %s; resending", request.method, path, reason)
             resent = _resend(rejected, token, kwargs)
+            if resent is not None:  # the hooks do not run on a resend
+                self._usage.note(resent.headers.get(LIMIT_INFO_HEADER))
             if resent is None:
                 log.info(
                     "not resending %s %s: its body cannot be rewound; the next request uses "

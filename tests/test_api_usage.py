@@ -1,0 +1,84 @@
+"""``auth.api_usage``: the org's API calls against its daily limit, from the last
+``Sforce-Limit-Info`` header, kept current for free on every answer."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from requests_sf_auth import ApiUsage
+from requests_sf_auth.testing import LocalOrg
+
+from helpers import run_together
+
+
+def test_api_usage_is_none_until_an_answer_reports_it_and_reading_it_fetches_nothing(
+    salesforce_org: LocalOrg,
+) -> None:
+    auth = salesforce_org.auth()
+    assert auth.api_usage is None
+    assert salesforce_org.token_requests == 0
+    auth.instance_url  # a token answer carries no usage
+    assert auth.api_usage is None
+
+
+def test_api_usage_follows_the_header_as_the_org_counts_calls(salesforce_org: LocalOrg) -> None:
+    org = salesforce_org
+    with org.session() as sf:
+        seen = []
+        for _ in range(3):
+            sf.get("limits")
+            seen.append(sf.auth.api_usage)
+    assert seen == [ApiUsage(1, 15000), ApiUsage(2, 15000), ApiUsage(3, 15000)]
+    assert seen[-1] is not None
+    assert seen[-1].used == org.api_usage
+
+
+def test_api_usage_counts_the_answer_to_a_resend_after_an_expiry(salesforce_org: LocalOrg) -> None:
+    org = salesforce_org
+    with org.session() as sf:
+        sf.get("limits")
+        org.expire_tokens()
+        response = sf.get("limits")
+        usage = sf.auth.api_usage
+    assert [r.status_code for r in response.history] == [401]
+    assert usage == ApiUsage(org.api_usage, 15000)
+    assert usage.used == 2  # the 401 is not a call served
+
+
+def test_api_usage_is_safe_to_read_and_update_from_many_threads(salesforce_org: LocalOrg) -> None:
+    org = salesforce_org
+    with org.session() as sf:
+        sf.get("limits")
+
+        def calls() -> list[ApiUsage | None]:
+            statuses, seen = [], []
+            for _ in range(10):
+                statuses.append(sf.get("limits").status_code)
+                seen.append(sf.auth.api_usage)
+            assert statuses == [200] * 10
+            return seen
+
+        seen = [usage for batch in run_together(16, calls) for usage in batch]
+    usages = [u for u in seen if isinstance(u, ApiUsage)]
+    assert len(usages) == len(seen) == 160
+    assert {u.limit for u in usages} == {15000}
+    assert all(1 <= u.used <= org.api_usage for u in usages)
+    assert org.api_usage == 1 + 16 * 10
+
+
+def test_one_warning_once_the_org_passes_ninety_percent_of_its_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with LocalOrg(api_limit=10) as org, org.session() as sf:
+        with caplog.at_level(logging.WARNING, logger="requests_sf_auth"):
+            for _ in range(10):
+                sf.get("limits")
+        usage = sf.auth.api_usage
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert usage == ApiUsage(10, 10)
+    assert warnings == [
+        "the org has used 9 of its 10 daily API calls (90%); requests fail once "
+        "the limit is reached"
+    ]
