@@ -76,3 +76,19 @@ def test_simple_salesforce_runs_on_a_jwt_token(salesforce_org_https: LocalOrg) -
     org.expire_tokens()
     assert sf.query(SOQL)["totalSize"] == 1
     assert org.token_requests == 2
+
+
+def test_simple_salesforce_crud_runs_on_the_plugins_token_across_an_expiry(
+    salesforce_org_https: LocalOrg,
+) -> None:
+    org = salesforce_org_https
+    sf = simple_salesforce(org, org.auth())
+    created = sf.Account.create({"Name": "Acme"})
+    record_id = created["id"]
+    org.expire_tokens()
+    assert sf.Account.update(record_id, {"Name": "Acme Corp"}) == 204
+    assert sf.Account.get(record_id)["Name"] == "Acme Corp"
+    assert sf.Account.delete(record_id) == 204
+    assert created["success"] is True
+    assert org.token_requests == 2  # one token, and one renewal for the update after expiry
+    assert org.rejected_requests == 1
