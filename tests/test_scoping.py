@@ -186,17 +186,23 @@ def test_a_first_plain_request_to_an_instance_elsewhere_goes_without_a_token(
 # -- redirects between our own origins -------------------------------------------------------
 
 
+@pytest.fixture
+def netrc_for_the_org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ~/.netrc (through NETRC) with an entry for the org's host, 127.0.0.1."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+
+@pytest.mark.usefixtures("netrc_for_the_org")
 def test_a_netrc_entry_for_the_org_does_not_take_the_tokens_place_on_a_same_origin_redirect(
-    salesforce_org: LocalOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    salesforce_org: LocalOrg,
 ) -> None:
     # requests puts a ~/.netrc entry for the next hop's host in place of Authorization on
     # every redirect. The hop is answered 401, and the plugin sends it again with the token
     # it holds: no renewal, no login.
     org = salesforce_org
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
     with org.session() as sf:
         response = sf.get("test/redirect", params={"to": "/services/data/v67.0/limits"})
     assert response.status_code == 200
@@ -221,14 +227,11 @@ def test_a_redirect_to_another_of_our_origins_carries_the_token_it_lost_on_the_w
     assert org.token_requests == 1
 
 
+@pytest.mark.usefixtures("netrc_for_the_org")
 def test_a_redirect_hop_whose_held_token_died_on_the_way_gets_one_renewal(
-    salesforce_org: LocalOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    salesforce_org: LocalOrg,
 ) -> None:
     org = salesforce_org
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
     with org.session() as sf:
         sf.get("limits")
         old = sf.auth.token["access_token"]  # type: ignore[index]
