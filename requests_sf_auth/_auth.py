@@ -313,7 +313,9 @@ class SalesforceAuth(AuthBase):
 
     def _on_response(self, r: requests.Response, **kwargs: Any) -> requests.Response:
         # Every answer passes through here, so the common case returns at once.
-        self._usage.note(r.headers.get(LIMIT_INFO_HEADER))
+        usage = r.headers.get(LIMIT_INFO_HEADER)
+        if usage is not None:
+            self._note_usage(r, usage)
         if r.status_code < 300:
             lifecycle = self._lifecycle
             if lifecycle.accepted_token is not lifecycle.token:
@@ -326,6 +328,12 @@ class SalesforceAuth(AuthBase):
         elif _proves_the_token(r):
             self._note_acceptance(r)
         return r
+
+    def _note_usage(self, r: requests.Response, header: str) -> None:
+        # A redirect may lead to another host, whose word on the org's usage is not taken.
+        origin = Origin.of(r.url or "")
+        if origin is not None and self._is_ours(origin, self._lifecycle.token):
+            self._usage.note(header)
 
     def _note_acceptance(self, r: requests.Response) -> None:
         """Salesforce checks the session before anything else, so any answer but a rejection
@@ -364,8 +372,8 @@ class SalesforceAuth(AuthBase):
                 raise
             log.info("%s %s: %s; resending", request.method, path, reason)
             resent = _resend(rejected, token, kwargs)
-            if resent is not None:  # the hooks do not run on a resend
-                self._usage.note(resent.headers.get(LIMIT_INFO_HEADER))
+            if resent is not None and LIMIT_INFO_HEADER in resent.headers:  # no hooks ran
+                self._note_usage(resent, resent.headers[LIMIT_INFO_HEADER])
             if resent is None:
                 log.info(
                     "not resending %s %s: its body cannot be rewound; the next request uses "

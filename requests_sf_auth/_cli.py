@@ -53,6 +53,9 @@ _SECRET_FLAG = re.compile(
 _SAFE_FLAGS = frozenset({"--client-secret-file", "--private-key-file", "--show-token"})
 
 
+_QUOTED_VALUE = re.compile(r"(?<=: )'.*?'(?= \(choose from|$)", re.DOTALL)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse without abbreviations, whose errors raise :class:`UsageError` (reported as
     one line, with exit code 2) instead of printing the usage block and exiting."""
@@ -63,6 +66,9 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        # argparse quotes what it could not take ("invalid choice: 'VALUE'"), which may be a
+        # secret given in the wrong place: the value is cut from the message.
+        message = _QUOTED_VALUE.sub("(the value is not shown)", message)
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
@@ -72,7 +78,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+        raise argparse.ArgumentTypeError("not a positive number of seconds")
     return value
 
 

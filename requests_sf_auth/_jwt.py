@@ -97,13 +97,19 @@ def load_private_key(private_key: object, private_key_file: object) -> Any:
             raise ValueError(
                 f"private_key_file must be a path, not {type(private_key_file).__name__}"
             )
+        path = os.fspath(private_key_file)
         try:
             private_key = SecretBytes(Path(private_key_file).read_bytes())
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the "path"
+            # The path is never quoted: a key pasted where its path belongs would be shown.
+            what = (
+                "looks like the key itself, not the path of its file"
+                if "-----BEGIN" in str(path) or "\n" in str(path)
+                else f"cannot be read ({getattr(exc, 'strerror', None) or 'invalid path'})"
+            )
             raise ValueError(
-                f"private_key_file {os.fspath(private_key_file)!r} cannot be read "
-                f"({exc.strerror}); give the path of the PEM key whose certificate is "
-                "uploaded to the app"
+                f"private_key_file {what}; give the path of the PEM key whose certificate is "
+                "uploaded to the app, or pass the key itself as private_key"
             ) from None
     if isinstance(private_key, str):
         private_key = private_key.encode("utf-8", "surrogateescape")

@@ -20,7 +20,8 @@ LIMIT_INFO_HEADER = "Sforce-Limit-Info"
 WARN_AT = 0.9
 """The share of the daily limit past which one warning is logged, and again after a dip below."""
 
-_API_USAGE = re.compile(r"(?:^|[\s,;])api-usage=(\d+)/(\d+)")
+# Bounded digits: a header is the server's text, and int() of thousands of digits raises.
+_API_USAGE = re.compile(r"(?:^|[\s,;])api-usage=(\d{1,18})/(\d{1,18})(?!\d)")
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,30 @@ def test_one_warning_once_the_org_passes_ninety_percent_of_its_limit(
         "the org has used 9 of its 10 daily API calls (90%); requests fail once "
         "the limit is reached"
     ]
+
+
+def test_a_usage_header_no_number_type_can_hold_is_ignored_not_raised(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.add_response(
+        "GET", "limits", json={}, headers={"Sforce-Limit-Info": f"api-usage={'9' * 5000}/15000"}
+    )
+    with org.session() as sf:
+        response = sf.get("limits")
+        usage = sf.auth.api_usage
+    assert response.status_code == 200
+    assert usage is None
+
+
+def test_usage_reported_by_another_host_a_redirect_led_to_is_not_taken(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    with LocalOrg(api_limit=7) as stranger, org.session() as sf:
+        sf.get("limits")
+        hop = {"to": stranger.url + "/services/data/v67.0/limits"}
+        response = sf.get("test/redirect", params=hop)
+        usage = sf.auth.api_usage
+    assert response.headers["Sforce-Limit-Info"] == "api-usage=0/7"  # the stranger's word
+    assert usage == ApiUsage(2, 15000)  # the org's, from the redirect it answered

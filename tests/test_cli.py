@@ -745,11 +745,35 @@ def test_a_body_that_is_not_json_needs_its_type_named_and_nothing_is_sent(
     assert salesforce_org.token_requests == salesforce_org.api_requests == 0
 
 
-def test_a_missing_body_file_is_a_usage_error_naming_it(salesforce_org: LocalOrg) -> None:
-    result = run("request", "POST", "x", "-d", "@/no/such/body.csv", env=org_env(salesforce_org))
+def test_a_missing_body_file_is_a_usage_error_that_does_not_echo_its_name(
+    salesforce_org: LocalOrg,
+) -> None:
+    # The name after @ may be a secret typed in the wrong place.
+    result = run("request", "POST", "x", "-d", "@Sup3rS3cretValue", env=org_env(salesforce_org))
     assert result.returncode == 2
-    assert "cannot read -d @/no/such/body.csv" in result.stderr
+    assert "cannot read the -d @FILE (No such file or directory)" in result.stderr
+    assert "Sup3rS3cretValue" not in result.stderr
     assert salesforce_org.api_requests == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["Sup3rS3cretValue"],
+        ["--client-secret-file", "Sup3rS3cretValue", "check"],
+        ["request", "GET", "limits", "-H", "Authorization Bearer Sup3rS3cretValue"],
+        ["request", "GET", "limits", "--param", "Sup3rS3cretValue"],
+        ["token", "--timeout", "Sup3rS3cretValue"],
+    ],
+    ids=["as the command", "flag before the command", "header", "param", "timeout"],
+)
+def test_a_value_typed_in_the_wrong_place_is_never_echoed_in_a_usage_error(
+    salesforce_org: LocalOrg, args: list[str]
+) -> None:
+    result = run(*args, env=org_env(salesforce_org))
+    assert result.returncode == 2
+    assert "error:" in result.stderr
+    assert "Sup3rS3cretValue" not in result.stderr + result.stdout
 
 
 def test_a_body_from_stdin_is_sent_and_sent_again_after_a_401(salesforce_org: LocalOrg) -> None:

@@ -317,10 +317,20 @@ def test_an_unusable_key_fails_at_construction_quoting_none_of_it(
         assert not any(line in str(excinfo.value) for line in body)
 
 
-def test_an_unreadable_key_file_fails_at_construction_naming_the_path(tmp_path: Path) -> None:
+def test_an_unreadable_key_file_fails_at_construction_saying_why(tmp_path: Path) -> None:
     missing = tmp_path / "missing.key"
-    with pytest.raises(ValueError, match=r"private_key_file '.*missing\.key' cannot be read"):
+    with pytest.raises(ValueError, match=r"private_key_file cannot be read \(No such file"):
         SalesforceJWTAuth("acme.my.salesforce.com", "3MVG9app", USER, private_key_file=missing)
+
+
+def test_a_key_given_where_its_path_belongs_is_refused_without_quoting_it(
+    salesforce_key_pair: KeyPair,
+) -> None:
+    pem = salesforce_key_pair.private_key
+    with pytest.raises(ValueError, match="looks like the key itself") as refused:
+        SalesforceJWTAuth("acme.my.salesforce.com", "3MVG9app", USER, private_key_file=pem)
+    body = pem.splitlines()[1]
+    assert body not in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,7 @@ def test_sf_username_and_sf_private_key_file_select_it_and_the_cache_saves_token
         (["--private-key-file", "server.key"], "no username for the JWT flow: pass --username"),
         (
             ["--username", USER, "--private-key-file", "/nonexistent/server.key"],
-            "private_key_file '/nonexistent/server.key' cannot be read",
+            "private_key_file cannot be read (No such file or directory)",
         ),
     ],
 )
@@ -88,3 +88,15 @@ def test_an_incomplete_or_unreadable_jwt_setting_is_a_usage_error_naming_it(
     assert result.returncode == 2
     assert message in result.stderr
     assert salesforce_org.token_requests == 0
+
+
+def test_a_key_pasted_where_its_path_belongs_is_never_printed(
+    salesforce_org: LocalOrg, tmp_path: Path, salesforce_key_pair: KeyPair
+) -> None:
+    # CI keeps the key in a variable; SF_PRIVATE_KEY_FILE="$KEY" is an easy slip.
+    pem = salesforce_key_pair.private_key
+    env = {**jwt_env(salesforce_org, tmp_path), "SF_PRIVATE_KEY_FILE": pem}
+    result = run("token", "--username", USER, env=env)
+    assert result.returncode == 2
+    assert "looks like the key itself" in result.stderr
+    assert pem.splitlines()[1] not in result.stderr + result.stdout

@@ -88,7 +88,7 @@ def _headers(values: list[str]) -> CaseInsensitiveDict[str]:
     for header in values:
         name, sep, value = header.partition(":")
         if not sep or not name.strip():
-            raise UsageError(f"-H {header!r} is not 'Name: value'")
+            raise UsageError("an -H header is not 'Name: value' (its value is not shown)")
         headers[name.strip()] = value.strip()
     return headers
 
@@ -98,7 +98,7 @@ def _params(values: list[str]) -> list[tuple[str, str]]:
     for param in values:
         key, sep, value = param.partition("=")
         if not sep:
-            raise UsageError(f"--param {param!r} is not 'key=value'")
+            raise UsageError("a --param is not 'key=value' (its value is not shown)")
         params.append((key, value))
     return params
 
@@ -139,7 +139,7 @@ def _open(name: str) -> Iterator[BinaryIO]:
     try:
         source = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise UsageError(f"cannot read -d @{name}: {exc.strerror}") from None
+        raise _unreadable_body(exc) from None
     with contextlib.ExitStack() as stack:
         if name != "-":
             stack.enter_context(source)
@@ -150,7 +150,7 @@ def _open(name: str) -> Iterator[BinaryIO]:
         try:
             shutil.copyfileobj(source, spool)
         except OSError as exc:
-            raise UsageError(f"cannot read -d @{name}: {exc.strerror}") from None
+            raise _unreadable_body(exc) from None
         spool.seek(0)
         yield spool
 
@@ -162,3 +162,8 @@ def _require_json(content: bytes, what: str) -> None:
         raise UsageError(
             f"{what} is not JSON ({exc}), so its type is unknown: {_TYPE_FIX}"
         ) from None
+
+
+def _unreadable_body(exc: OSError) -> UsageError:
+    # The name is not quoted: it may be a secret given by mistake after the @.
+    return UsageError(f"cannot read the -d @FILE ({exc.strerror}); its name is not shown")
