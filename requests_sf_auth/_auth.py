@@ -300,7 +300,10 @@ class SalesforceAuth(AuthBase):
                 # Starts the background renewal. This request keeps the token its URL was
                 # checked against, even if a new one lands meanwhile.
                 self._lifecycle.current()
-        _attach(r, token)
+        # _attach(r, token), inline: this is the hot path.
+        r.headers["Authorization"] = token.authorization
+        if _BULK_PATH in url and urlsplit(url).path.startswith(_BULK_PATH):
+            r.headers[_BULK_HEADER] = token.access_token
         r.hooks["response"].append(self._on_response)
         return r
 
@@ -331,8 +334,13 @@ class SalesforceAuth(AuthBase):
 
     def _note_usage(self, r: requests.Response, header: str) -> None:
         # A redirect may lead to another host, whose word on the org's usage is not taken.
-        origin = Origin.of(r.url or "")
-        if origin is not None and self._is_ours(origin, self._lifecycle.token):
+        # The instance is the common case, and a prefix test decides it without parsing.
+        url, token = r.url or "", self._lifecycle.token
+        if token is not None and url.startswith(token.instance_prefix):
+            self._usage.note(header)
+            return
+        origin = Origin.of(url)
+        if origin is not None and self._is_ours(origin, token):
             self._usage.note(header)
 
     def _note_acceptance(self, r: requests.Response) -> None:
@@ -419,13 +427,11 @@ class SalesforceAuth(AuthBase):
     ) -> None:
         """requests copies the next hop of a redirect from ``request``. It strips
         Authorization when the host changes, but not from http to https on the same host
-        (another origin), and it knows nothing of X-SFDC-Session. So the token is removed
-        here for a target that is not one of ours, and the Bulk header for any other origin."""
+        (another origin), and it knows nothing of X-SFDC-Session. So both are removed here
+        when the target is not one of our origins; to one of ours the token may go anyway."""
         target = Origin.of(urljoin(redirect.url, redirect.headers.get("location", "")))
         if target is None or not self._is_ours(target, self._lifecycle.token):
             request.headers.pop("Authorization", None)
-            request.headers.pop(_BULK_HEADER, None)
-        elif target != Origin.of(request.url or ""):
             request.headers.pop(_BULK_HEADER, None)
 
     def __repr__(self) -> str:

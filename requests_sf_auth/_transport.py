@@ -256,6 +256,28 @@ def _watchable(session: requests.Session) -> tuple[requests.Session, list[Deadli
 _HTTP_PROXY_VARIABLES = frozenset({"http_proxy", "all_proxy"})
 
 
+_proxy_names_seen: tuple[int, bool] = (-1, False)
+
+
+def _proxy_variables_set() -> bool:
+    """Whether the environment names a proxy for plain http, in any mix of case, as urllib
+    reads it. The usual spellings are looked up every time. Scanning every name for the
+    others (``ALL_PROXY``, ``Http_Proxy``) costs microseconds, so that answer is kept until
+    the number of variables changes, which setting or removing a variable does (removing one
+    and adding an odd spelling between two requests would go unseen until the count moves).
+    A proxy variable whose value changed is judged afresh by the full check that follows."""
+    global _proxy_names_seen  # noqa: PLW0603 - a process-wide cache, as os.environ is
+    environ = os.environ
+    if "http_proxy" in environ or "HTTP_PROXY" in environ:  # the usual spellings, always
+        return True
+    count = len(environ)
+    seen_count, named = _proxy_names_seen
+    if count != seen_count:
+        named = any(name.lower() in _HTTP_PROXY_VARIABLES for name in os.environ)
+        _proxy_names_seen = (count, named)
+    return named
+
+
 def environment_proxy(url: str) -> str | None:
     """The proxy that requests would take from the environment for the plain-http ``url``
     (``HTTP_PROXY`` or ``ALL_PROXY``, unless ``NO_PROXY`` exempts the host), without its user
@@ -264,9 +286,7 @@ def environment_proxy(url: str) -> str | None:
     requests does not exempt loopback hosts, so a proxy set for the whole machine would read
     a plain-http token exchange, and the token on every API request, in cleartext.
     """
-    # Names first, which costs a fraction of reading the proxy settings, so that the common
-    # case, none set, stays cheap on every plain-http request.
-    if not any(name.lower() in _HTTP_PROXY_VARIABLES for name in os.environ):
+    if not _proxy_variables_set():
         return None
     proxy = select_proxy(url, get_environ_proxies(url))
     if not proxy:

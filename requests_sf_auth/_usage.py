@@ -1,15 +1,16 @@
 """``ApiUsage``: the org's API calls in the rolling 24 hours, as its answers report them.
 
 Every REST answer carries ``Sforce-Limit-Info: api-usage=USED/LIMIT`` (see
-``../shared/SALESFORCE.md``). :class:`UsageMeter` keeps the last value seen. It is read on
-every answer, so the common case, the same header text as last time, costs one string
-comparison; a new text is parsed once.
+``../shared/SALESFORCE.md``). :class:`UsageMeter` keeps the last value seen. Every answer
+hands its header in, so that costs one attribute assignment; parsing waits for a reader, or
+for a second to pass.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 
 __all__ = ["LIMIT_INFO_HEADER", "WARN_AT", "ApiUsage", "UsageMeter"]
@@ -39,26 +40,40 @@ class ApiUsage:
 
 
 class UsageMeter:
-    """The last :class:`ApiUsage` an org's answers reported. Thread-safe without a lock: each
-    update replaces one attribute holding the header text and its value together."""
+    """The last :class:`ApiUsage` an org's answers reported.
+
+    Every answer hands in its header text, which is only stored: one attribute assignment.
+    The text is parsed when :attr:`usage` is read, and at most once a second as answers come
+    in, which is when a crossing of :data:`WARN_AT` is noticed and warned about. Thread-safe
+    without a lock: each attribute is replaced whole, and a parse is idempotent.
+    """
 
     def __init__(self) -> None:
-        self._last: tuple[str, ApiUsage | None] = ("", None)
+        self._header: str | None = None
+        self._parsed: tuple[str | None, ApiUsage | None] = (None, None)
+        self._next_parse = 0.0
 
     @property
     def usage(self) -> ApiUsage | None:
-        return self._last[1]
+        return self._parse()
 
-    def note(self, header: str | None) -> None:
-        """Take in an answer's ``Sforce-Limit-Info`` value (``None`` when it had none)."""
-        if header is None or header == self._last[0]:
-            return
-        found = _API_USAGE.search(header)
-        if found is None:
-            return
-        before = self._last[1]
+    def note(self, header: str) -> None:
+        """Take in an answer's ``Sforce-Limit-Info`` value."""
+        self._header = header
+        if time.monotonic() >= self._next_parse:
+            self._next_parse = time.monotonic() + 1.0
+            self._parse()
+
+    def _parse(self) -> ApiUsage | None:
+        header = self._header
+        parsed_header, before = self._parsed
+        if header == parsed_header:
+            return before
+        found = _API_USAGE.search(header) if header is not None else None
+        if found is None:  # garbage: the last good value stands
+            return before
         usage = ApiUsage(int(found.group(1)), int(found.group(2)))
-        self._last = (header, usage)
+        self._parsed = (header, usage)
         if usage.fraction >= WARN_AT and (before is None or before.fraction < WARN_AT):
             log.warning(
                 "the org has used %d of its %d daily API calls (%.0f%%); requests fail once "
@@ -67,3 +82,4 @@ class UsageMeter:
                 usage.limit,
                 usage.fraction * 100,
             )
+        return usage

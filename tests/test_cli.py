@@ -941,6 +941,19 @@ def test_a_token_refusal_exits_4_from_every_command_that_needs_a_token(
     no_traceback(result)
 
 
+def test_a_token_the_library_refuses_to_send_exits_4_naming_the_fix(
+    salesforce_org: LocalOrg,
+) -> None:
+    # A proxy from the environment would read the token of a plain-http org in cleartext.
+    proxy = f"http://127.0.0.1:{closed_port()}"
+    env = {**org_env(salesforce_org), "HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": ""}
+    result = run("request", "GET", "limits", env=env)
+    assert result.returncode == 4
+    assert "add 127.0.0.1 to NO_PROXY" in result.stderr
+    assert salesforce_org.api_requests == 0
+    no_traceback(result)
+
+
 def test_a_demo_step_not_observed_exits_5() -> None:
     dead_proxy = f"http://127.0.0.1:{closed_port()}"  # every call of the demo fails
     env: dict[str, str | None] = {"HTTP_PROXY": dead_proxy, "http_proxy": dead_proxy}

@@ -35,6 +35,14 @@ def trusted_org(org: LocalOrg, keys: KeyPair, username: str = USER) -> LocalOrg:
     return org
 
 
+def working_jwt_auth(org: LocalOrg, keys: KeyPair) -> SalesforceJWTAuth:
+    """A JWT auth for ``USER``, whose key ``org`` trusts, that has made one successful call."""
+    auth = trusted_org(org, keys).jwt_auth(USER, keys.private_key)
+    with SalesforceSession(auth) as sf:
+        assert sf.get("limits").status_code == 200
+    return auth
+
+
 def sent_assertions(org: LocalOrg) -> list[str]:
     """The assertions of every token request the org received, in order."""
     forms = [dict(parse_qsl(r.body.decode())) for r in org.received if r.path.endswith("/token")]
@@ -79,10 +87,7 @@ def test_each_token_request_sends_a_fresh_rs256_assertion_naming_app_user_and_au
 def test_the_answer_without_signature_or_issued_at_is_used_as_salesforce_sent_it(
     salesforce_org: LocalOrg, salesforce_key_pair: KeyPair
 ) -> None:
-    trusted_org(salesforce_org, salesforce_key_pair)
-    auth = salesforce_org.jwt_auth(USER, salesforce_key_pair.private_key)
-    with SalesforceSession(auth) as sf:
-        assert sf.get("limits").status_code == 200
+    auth = working_jwt_auth(salesforce_org, salesforce_key_pair)
     assert auth.token is not None
     assert sorted(auth.token) == ["access_token", "id", "instance_url", "scope", "token_type"]
 
@@ -212,10 +217,7 @@ def test_a_store_shares_jwt_tokens_per_user_not_per_app(
 def test_a_pickled_jwt_auth_fetches_its_own_token_with_the_same_key(
     salesforce_org: LocalOrg, salesforce_key_pair: KeyPair
 ) -> None:
-    trusted_org(salesforce_org, salesforce_key_pair)
-    auth = salesforce_org.jwt_auth(USER, salesforce_key_pair.private_key)
-    with SalesforceSession(auth) as sf:
-        assert sf.get("limits").status_code == 200
+    auth = working_jwt_auth(salesforce_org, salesforce_key_pair)
     copy = pickle.loads(pickle.dumps(auth))
     assert copy.token is None
     with SalesforceSession(copy) as sf:
@@ -226,10 +228,8 @@ def test_a_pickled_jwt_auth_fetches_its_own_token_with_the_same_key(
 def test_revoke_ends_a_jwt_token_and_the_next_request_fetches_another(
     salesforce_org: LocalOrg, salesforce_key_pair: KeyPair
 ) -> None:
-    trusted_org(salesforce_org, salesforce_key_pair)
-    auth = salesforce_org.jwt_auth(USER, salesforce_key_pair.private_key)
+    auth = working_jwt_auth(salesforce_org, salesforce_key_pair)
     with SalesforceSession(auth) as sf:
-        assert sf.get("limits").status_code == 200
         assert auth.revoke() is True
         assert salesforce_org.live_tokens() == []
         assert sf.get("limits").status_code == 200

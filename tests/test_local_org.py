@@ -299,15 +299,20 @@ def test_serve_exits_0_on_sigterm_as_a_container_stop_sends(
     assert (child.returncode, stderr) == (0, "")
 
 
-@pytest.mark.parametrize("port", ["http", "70000", "-1"])
-def test_serve_refuses_a_port_that_is_not_one_naming_the_range(port: str) -> None:
-    result = subprocess.run(
+def serve_on(port: str) -> subprocess.CompletedProcess[str]:
+    """``serve --port PORT`` run to its end (it ends at once when it cannot serve)."""
+    return subprocess.run(
         [sys.executable, "-m", "requests_sf_auth.testing", "serve", "--port", port],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize("port", ["http", "70000", "-1"])
+def test_serve_refuses_a_port_that_is_not_one_naming_the_range(port: str) -> None:
+    result = serve_on(port)
     assert result.returncode == 2
     assert "give a number from 0 to 65535" in result.stderr
 
@@ -316,14 +321,7 @@ def test_serve_on_a_port_in_use_exits_2_naming_the_cause() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = str(taken.getsockname()[1])
-        result = subprocess.run(
-            [sys.executable, "-m", "requests_sf_auth.testing", "serve", "--port", port],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = serve_on(str(taken.getsockname()[1]))
     assert result.returncode == 2
     assert "cannot start" in result.stderr
     assert "Address already in use" in result.stderr
