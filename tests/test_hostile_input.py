@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import requests
 
-from requests_sf_auth import SalesforceAuth, SalesforceSession, TokenRequestError
+from requests_sf_auth import MemoryTokenStore, SalesforceAuth, SalesforceSession, TokenRequestError
+from requests_sf_auth._stores import store_key
+from requests_sf_auth._token import _seal
 from requests_sf_auth.testing import LocalOrg
 
 from helpers import once_resumed
@@ -129,21 +131,30 @@ def test_a_plain_http_instance_for_an_https_domain_is_refused_even_on_loopback(
         org.auth().instance_url
 
 
+def plant_in_store(
+    auth: SalesforceAuth, store: MemoryTokenStore, instance_url: str, *, sealed: bool
+) -> None:
+    """Let ``auth`` publish its token in ``store``, then rewrite the record's ``instance_url``,
+    as someone who can write the store would; ``sealed`` re-seals it with the client secret,
+    as only a process of the same client could."""
+    auth.instance_url
+    key = store_key(auth.token_url, auth.client_id)
+    record = store.load(key)
+    assert record is not None
+    record["response"]["instance_url"] = instance_url
+    if sealed:
+        record["seal"] = _seal(record, auth._lifecycle.endpoint)
+    store.save(key, record, None)
+
+
 def test_a_store_record_naming_another_host_is_ignored_like_a_fresh_answer(
     salesforce_org: LocalOrg, other_host: LocalOrg
 ) -> None:
-    from requests_sf_auth import MemoryTokenStore
-    from requests_sf_auth._stores import store_key
-
+    # Sealed with the secret, as a process of the same client would: the seal is not what
+    # refuses it, the instance_url check is.
     org = salesforce_org
     store = MemoryTokenStore()
-    first = org.auth(token_store=store)
-    first.instance_url
-    key = store_key(first.token_url, first.client_id)
-    record = store.load(key)
-    assert record is not None
-    record["response"]["instance_url"] = other_host.url  # a tampered shared record
-    store.save(key, record, None)
+    plant_in_store(org.auth(token_store=store), store, other_host.url, sealed=True)
     second = org.auth(token_store=store)
     assert second.instance_url == org.url  # refused the record, fetched its own
     assert org.token_requests == 2
@@ -184,28 +195,18 @@ def test_a_store_record_another_org_could_write_is_ignored_without_this_clients_
     # Anyone who can write the store (a group member, a Redis user) knows the domain and the
     # client id, which make the key, but not the secret: a record they write, even one naming
     # a Salesforce host that passes every URL check, is not taken.
-    from requests_sf_auth import MemoryTokenStore
-    from requests_sf_auth._stores import store_key
-
     org = salesforce_org
     store = MemoryTokenStore()
-    writer = org.auth(token_store=store)
-    writer.instance_url
-    key = store_key(writer.token_url, writer.client_id)
-    planted = store.load(key)
-    assert planted is not None
-    planted["response"]["instance_url"] = "https://attacker.my.salesforce.com"
-    store.save(key, planted, None)
+    attacker = "https://attacker.my.salesforce.com"
+    plant_in_store(org.auth(token_store=store), store, attacker, sealed=False)
     with caplog.at_level(logging.WARNING, logger="requests_sf_auth"):
-        reader = org.auth(token_store=store, allowed_hosts=["https://attacker.my.salesforce.com"])
+        reader = org.auth(token_store=store, allowed_hosts=[attacker])
         assert reader.instance_url == org.url  # its own token, fetched
     assert org.token_requests == 2
     assert "not sealed with this client's secret" in caplog.text
 
 
 def test_a_store_record_sealed_with_another_secret_is_ignored(salesforce_org: LocalOrg) -> None:
-    from requests_sf_auth import MemoryTokenStore
-
     org = salesforce_org
     store = MemoryTokenStore()
     org.auth(token_store=store).instance_url
