@@ -28,3 +28,13 @@ def test_the_installed_distribution_declares_its_license_and_its_pytest_plugin()
     plugins = [e for e in distribution.entry_points if e.group == "pytest11"]
     assert [e.value for e in plugins] == ["requests_sf_auth.testing.pytest_plugin"]
     assert plugins[0].load().__name__ == "requests_sf_auth.testing.pytest_plugin"
+
+
+def test_the_benchmark_extra_brings_what_an_https_run_of_the_benchmark_needs() -> None:
+    # The README installs '.[bench]' alone before running tests/benchmarks/bench_overhead.py,
+    # whose https half serves the local org with a throwaway CA from the testing extra.
+    requires = metadata.requires("requests-sf-auth") or []
+    bench = [r.split(";")[0].replace(" ", "") for r in requires if 'extra == "bench"' in r]
+    testing = [r.split(";")[0].replace(" ", "") for r in requires if 'extra == "testing"' in r]
+    assert "requests-sf-auth[testing]" in bench
+    assert any(r.startswith("trustme") for r in testing)

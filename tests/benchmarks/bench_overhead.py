@@ -44,7 +44,7 @@ LIMITS = "/services/data/v67.0/limits"
 _ORG_CHILD = r"""
 import json, sys
 from requests_sf_auth.testing import LocalOrg
-org = LocalOrg(tls=sys.argv[1] == "https", record=False).start()
+org = LocalOrg(tls=sys.argv[1] == "https", record=False, api_limit=10**9).start()
 print(json.dumps({"url": org.url, "client_id": org.client_id,
                   "client_secret": org.client_secret, "ca_bundle": org.ca_bundle}), flush=True)
 for line in sys.stdin:
@@ -65,7 +65,8 @@ class InProcessOrg:
     """The LocalOrg in this very process: the default, so that everything runs in one."""
 
     def __init__(self, scheme: str) -> None:
-        self._org = LocalOrg(tls=scheme == "https", record=False).start()
+        # A daily limit far above what a run uses: the 90% warning never fires mid-figure.
+        self._org = LocalOrg(tls=scheme == "https", record=False, api_limit=10**9).start()
         self.url = self._org.url
         self.client_id = self._org.client_id
         self.client_secret = self._org.client_secret
@@ -568,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["REQUESTS_CA_BUNDLE"] = org.ca_bundle
         try:
             found = contenders(org, scheme, results)
-            results.end_to_end[scheme] = end_to_end(found, org, pairs=4000 // scale)
+            results.end_to_end[scheme] = end_to_end(found, org, pairs=12_000 // scale)
             if scheme == "https":  # the only scheme every peer accepts
                 results.hot_path = hot_path(found, org, rounds=9, calls=50_000 // scale)
                 # Each storm ends every session at the org, so each contender starts fresh.
@@ -671,9 +672,9 @@ def print_targets(results: Results, static: float) -> None:
     ours = "requests-sf-auth"
     checks = [
         (
-            f"end-to-end ratio over {scheme} <= 1.02",
+            f"end-to-end ratio over {scheme} <= 1.01",
             results.end_to_end[scheme][ours]["ratio"],
-            1.02,
+            1.01,
         )
         for scheme in ("http", "https")
         if scheme in results.end_to_end
