@@ -10,10 +10,12 @@ to fetch, and when to wait instead, is the lifecycle's (:mod:`requests_sf_auth._
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from time import monotonic
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -28,7 +30,7 @@ from ._lifecycle import RenewalPolicy, TokenLifecycle
 from ._secrets import SecretText
 from ._stores import TokenStore
 from ._token import Token, TokenEndpoint, scope_text
-from ._transport import Timeout, environment_proxy
+from ._transport import Timeout, environment_proxy, proxy_variables_set
 from ._urls import Origin, allowed_origins, parse_domain
 from ._urls import api_version as parse_api_version
 from ._usage import LIMIT_INFO_HEADER, ApiUsage, UsageMeter
@@ -294,7 +296,7 @@ class SalesforceAuth(AuthBase):
             if not self._is_ours(origin, token):
                 return r
         else:
-            if url.startswith("http:"):
+            if url.startswith("http:") and proxy_variables_set():  # one call when none is set
                 _refuse_cleartext_proxy(url)
             if token.renew_at is not None and token.is_due():  # inline: no call when unset
                 # Starts the background renewal. This request keeps the token its URL was
@@ -315,26 +317,37 @@ class SalesforceAuth(AuthBase):
     # -- answers ------------------------------------------------------------------------------
 
     def _on_response(self, r: requests.Response, **kwargs: Any) -> requests.Response:
-        # Every answer passes through here, so the common case returns at once.
-        usage = r.headers.get(LIMIT_INFO_HEADER)
-        if usage is not None:
-            self._note_usage(r, usage)
+        # Every answer passes through here, so the common case, an answer from the instance
+        # to a held token, costs a header lookup, two prefix and identity tests, and returns.
+        lifecycle = self._lifecycle
+        token = lifecycle.token
+        try:  # headers.get() would add a Python frame to every answer
+            usage = r.headers[LIMIT_INFO_HEADER]
+        except KeyError:
+            pass
+        else:
+            if token is not None and (r.url or "").startswith(token.instance_prefix):
+                # _note_usage(r, usage) and the meter's note(), inline: every answer is here.
+                meter = self._usage
+                meter.header = usage
+                if monotonic() >= meter.next_parse:
+                    meter.parse_now()
+            else:
+                self._note_usage(r, usage)
         if r.status_code < 300:
-            lifecycle = self._lifecycle
-            if lifecycle.accepted_token is not lifecycle.token:
+            if lifecycle.accepted_token is not token:
                 self._note_acceptance(r)
             return r
         if _is_rejection(r):
             return self._resend_after_rejection(r, kwargs)
+        if _proves_the_token(r):  # before a redirect strips the header it reads
+            self._note_acceptance(r)
         if r.is_redirect:
             self._keep_credentials_on_our_origins(r.request, r)
-        elif _proves_the_token(r):
-            self._note_acceptance(r)
         return r
 
     def _note_usage(self, r: requests.Response, header: str) -> None:
         # A redirect may lead to another host, whose word on the org's usage is not taken.
-        # The instance is the common case, and a prefix test decides it without parsing.
         url, token = r.url or "", self._lifecycle.token
         if token is not None and url.startswith(token.instance_prefix):
             self._usage.note(header)
@@ -474,9 +487,16 @@ def _credential(value: object) -> SecretText | None:
 
 
 def _proves_the_token(r: requests.Response) -> bool:
-    """Salesforce checks the session first: an answer that is neither a rejection, a redirect
-    nor a server error was given to a live session."""
-    return r.status_code < 300 or (400 <= r.status_code < 500 and not _is_rejection(r))
+    """Salesforce checks the session first: an answer that is neither a rejection nor a
+    server error was given to a live session. That includes a 3xx from its APIs (under
+    ``/services/``: 300 for an ambiguous external id, 304 Not Modified, a redirect), but not
+    from its pages, which send a dead session to the login page."""
+    status = r.status_code
+    if status < 300:
+        return True
+    if status < 400:
+        return urlsplit(r.request.url or "").path.startswith("/services/")
+    return status < 500 and not _is_rejection(r)
 
 
 def _is_rejection(r: requests.Response) -> bool:
@@ -487,6 +507,8 @@ def _is_rejection(r: requests.Response) -> bool:
     return (
         r.status_code == 400
         and _BULK_HEADER in r.request.headers
+        # Read even under stream=True: the answer is a short error, and a body that cannot
+        # be decoded raises here as it would on the caller's own read, never passing as b"".
         and b"InvalidSessionId" in r.content
     )
 
@@ -503,7 +525,10 @@ def _resend(
     prep = rejected.request.copy()
     if not _rewind(prep):
         return None
-    rejected.content  # noqa: B018 - reading the body lets the connection go back to the pool
+    # Reading the body lets the connection go back to the pool; an unreadable one only costs
+    # the connection, which close() then drops, and the resend goes on.
+    with contextlib.suppress(requests.RequestException):
+        rejected.content  # noqa: B018
     rejected.close()
 
     jar = getattr(prep, "_cookies", None)

@@ -183,7 +183,9 @@ class TokenLifecycle:
         self._key = store_key(endpoint.url, endpoint.grant.principal) if store is not None else ""
         self._user_session = token_session
         self._private_session: requests.Session | None = None
-        self._token: Token | None = None
+        self.token: Token | None = None
+        """The token held now, or ``None``: read it, never fetching or blocking; only this
+        class rebinds it. A plain attribute, as the send path reads it on every request."""
         self.accepted_token: Token | None = None
         """The last token the API accepted: until then, a rejection is a refusal, not an
         expiry."""
@@ -199,11 +201,6 @@ class TokenLifecycle:
         """Where and with which credentials tokens are requested."""
         return self._endpoint
 
-    @property
-    def token(self) -> Token | None:
-        """The token held now, or ``None``. Never fetches and never blocks."""
-        return self._token
-
     # -- what requests ask for ----------------------------------------------------------------
 
     def current(self) -> Token:
@@ -211,7 +208,7 @@ class TokenLifecycle:
         renewal under the :class:`RenewalPolicy` is still returned while one background fetch
         replaces it. Raises the last error again, without a request, while token requests are
         paused after failures."""
-        token = self._token
+        token = self.token
         if token is None:
             return self._renew(None, reason="first use")
         if token.is_due():
@@ -226,7 +223,7 @@ class TokenLifecycle:
         rejected, unless the failure record says to wait (see
         :meth:`~requests_sf_auth._backoff.Backoff.may_renew_after_rejection`).
         """
-        token = self._token
+        token = self.token
         if token is not None and token.authorization != rejected_authorization:
             return token
         if token is None:  # revoked meanwhile: the next token comes as on first use
@@ -262,11 +259,11 @@ class TokenLifecycle:
     def accepted(self, authorization: str, *, after_renewal: bool = False) -> None:
         """The API accepted the token sent as ``authorization``. ``after_renewal`` says it
         was a request resent with a renewed token, which ends any failure streak."""
-        token = self._token
+        token = self.token
         if token is None or token.authorization != authorization:
             return
         with self._lock:
-            if self._token is token:
+            if self.token is token:
                 self.accepted_token = token
             if after_renewal:
                 self._backoff.resend_accepted()
@@ -274,20 +271,20 @@ class TokenLifecycle:
     def fetch(self, reason: str = "requested") -> Token:
         """Fetch a new token now, whatever the failure record says, or join a fetch that is
         already in flight."""
-        return self._renew(self._token, reason=reason, force=True)
+        return self._renew(self.token, reason=reason, force=True)
 
     def revoke(self) -> bool:
         """Revoke the held token at the org and forget it. Returns False when no token was
         held or the org said it was already invalid; raises
         :class:`~requests_sf_auth.TokenRevocationError` or a ``requests`` exception
         otherwise, keeping the token."""
-        token = self._token
+        token = self.token
         if token is None:
             return False
         revoked = revoke_token(self._endpoint, self._session(), token)
         with self._lock:
-            if self._token is token:
-                self._token = None
+            if self.token is token:
+                self.token = None
         if self._store is not None:
             with self._store.lock(self._key):
                 shared = self._shared()
@@ -319,7 +316,7 @@ class TokenLifecycle:
         joined = led = None
         try:
             with self._lock:
-                token = self._token
+                token = self.token
                 if not force and token is not None and token is not stale:
                     return token
                 joined = self._flight
@@ -355,7 +352,7 @@ class TokenLifecycle:
         started = False
         try:
             with self._lock:
-                if self._flight is not None or self._token is not due:
+                if self._flight is not None or self.token is not due:
                     return
                 if self._backoff.remaining() or exiting():
                     return
@@ -458,7 +455,7 @@ class TokenLifecycle:
     ) -> None:
         with self._lock:
             if token is not None:
-                self._token = token
+                self.token = token
                 if fetched:
                     self._backoff.request_succeeded()
             elif isinstance(error, Exception) and not (flight.background and exiting()):

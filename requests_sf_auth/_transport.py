@@ -45,6 +45,7 @@ __all__ = [
     "in_background",
     "overall",
     "post_form",
+    "proxy_variables_set",
 ]
 
 Timeout = float | tuple[float, float]
@@ -252,47 +253,90 @@ def _watchable(session: requests.Session) -> tuple[requests.Session, list[Deadli
     return twin, clones
 
 
-# The variables urllib reads a proxy for plain http from, in any mix of case, as it does.
-_HTTP_PROXY_VARIABLES = frozenset({"http_proxy", "all_proxy"})
+# urllib reads a proxy from every variable named ``<key>_proxy``, in any mix of case, and
+# requests picks one for a plain-http URL by the keys ``http://<host>``, ``http``,
+# ``all://<host>`` and ``all``: these are the names that can send one through a proxy.
+_PLAIN_HTTP_PROXY_NAMES = frozenset({"http_proxy", "all_proxy"})
+_PER_HOST_PREFIXES = ("http://", "all://")
 
 
-_proxy_names_seen: tuple[int, bool] = (-1, False)
+def _names_a_plain_http_proxy(name: str | bytes) -> bool:
+    lower = (name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else name).lower()
+    return lower in _PLAIN_HTTP_PROXY_NAMES or (
+        lower.endswith("_proxy") and lower.startswith(_PER_HOST_PREFIXES)
+    )
 
 
-def _proxy_variables_set() -> bool:
-    """Whether the environment names a proxy for plain http, in any mix of case, as urllib
-    reads it. The usual spellings are looked up every time. Scanning every name for the
-    others (``ALL_PROXY``, ``Http_Proxy``) costs microseconds, so that answer is kept until
-    the number of variables changes, which setting or removing a variable does (removing one
-    and adding an odd spelling between two requests would go unseen until the count moves).
-    A proxy variable whose value changed is judged afresh by the full check that follows."""
-    global _proxy_names_seen  # noqa: PLW0603 - a process-wide cache, as os.environ is
+_BYTES_NAMES = os.supports_bytes_environ  # POSIX: os.environ keeps its names as bytes
+
+# What the last scan of every name saw: the store it read, its size and its newest name, and
+# whether any name could carry a proxy for plain http.
+_last_scan: tuple[object, int, object, bool] = (None, -1, None, False)
+
+
+def proxy_variables_set() -> bool:
+    """Whether the environment may name a proxy for a plain-http URL (see
+    :data:`_PLAIN_HTTP_PROXY_NAMES`): a fast test that never misses one, for the full check
+    in :func:`environment_proxy` to confirm.
+
+    The usual spellings are looked up every time, the cheapest test. The others (``Http_Proxy``,
+    ``all://host_proxy``) need a scan of every name, which costs microseconds; its answer is
+    kept while the store, its number of names and its newest name, the very object, stay the
+    same. os.environ encodes a name afresh whenever one is set, and a dict keeps its names in
+    the order they were set, so every change to the names made through os.environ moves one
+    of the three: while a name set since the scan remains, the newest is such a fresh object;
+    otherwise names were only removed, and the number fell. The one exception: Python shares
+    the object of a one-character name, so adding an odd spelling, removing another name,
+    then removing and setting again a one-character newest name, all between two requests,
+    goes unseen until the next change; the usual spellings are looked up every time anyway.
+    """
+    global _last_scan  # noqa: PLW0603 - a process-wide cache, as os.environ is
     environ = os.environ
-    if "http_proxy" in environ or "HTTP_PROXY" in environ:  # the usual spellings, always
+    # os.environ's own lookups encode the name and raise KeyError on a miss, and its len()
+    # is a Python call: together most of the plugin's cost on a plain-http request. Its
+    # store on POSIX is read here directly; anything else is scanned every time.
+    names = getattr(environ, "_data", None) if _BYTES_NAMES else None
+    if type(names) is not dict:
+        return any(_names_a_plain_http_proxy(name) for name in environ)
+    if b"http_proxy" in names or b"HTTP_PROXY" in names:
         return True
-    count = len(environ)
-    seen_count, named = _proxy_names_seen
-    if count != seen_count:
-        named = any(name.lower() in _HTTP_PROXY_VARIABLES for name in os.environ)
-        _proxy_names_seen = (count, named)
+    if b"all_proxy" in names or b"ALL_PROXY" in names:
+        return True
+    store, count, newest, named = _last_scan
+    try:
+        same = store is names and count == len(names) and newest is next(reversed(names), None)
+    except RuntimeError:  # another thread set or removed a name meanwhile
+        same = False
+    if not same:
+        # list() copies the names in one step, safe while other threads change them; the
+        # scan and what is kept both come from that copy, so a change after it is seen next.
+        snapshot = list(names)
+        named = any(_names_a_plain_http_proxy(name) for name in snapshot)
+        _last_scan = (names, len(snapshot), snapshot[-1] if snapshot else None, named)
     return named
 
 
 def environment_proxy(url: str) -> str | None:
     """The proxy that requests would take from the environment for the plain-http ``url``
-    (``HTTP_PROXY`` or ``ALL_PROXY``, unless ``NO_PROXY`` exempts the host), without its user
-    info; ``None`` when there is none.
+    (``HTTP_PROXY``, ``ALL_PROXY`` or a per-host variable, unless ``NO_PROXY`` exempts the
+    host), without its user info; ``None`` when there is none.
 
     requests does not exempt loopback hosts, so a proxy set for the whole machine would read
     a plain-http token exchange, and the token on every API request, in cleartext.
     """
-    if not _proxy_variables_set():
+    if not proxy_variables_set():
         return None
     proxy = select_proxy(url, get_environ_proxies(url))
     if not proxy:
         return None
     parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    host = parts.hostname or "?"
+    try:
+        port = parts.port
+    except ValueError:  # not a port number: requests fails on it too, once it sends
+        port = None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 def _explicit_proxies(session: requests.Session, url: str) -> dict[str, Any] | None:
@@ -303,8 +347,12 @@ def _explicit_proxies(session: requests.Session, url: str) -> dict[str, Any] | N
     if not url.startswith("http:"):
         return None
     # A key present with the value None keeps requests from filling it in from the
-    # environment, and is then dropped from the merged settings.
-    proxies: dict[str, Any] = {"http": None, "all": None}  # the stubs allow no None
+    # environment, and is then dropped from the merged settings. These are every key
+    # requests looks up for a plain-http URL (see _PLAIN_HTTP_PROXY_NAMES).
+    host = urlsplit(url).hostname or ""
+    proxies: dict[str, Any] = dict.fromkeys(  # the stubs allow no None
+        ("http", "all", f"http://{host}", f"all://{host}")
+    )
     proxies.update(session.proxies)
     return proxies
 

@@ -89,10 +89,10 @@ MUTATIONS = [
     # -- the eleven survivors of issue 11 ----------------------------------------------------
     m("renew-without-its-lock", "_lifecycle.py",
       """with self._lock:
-                token = self._token
+                token = self.token
                 if not force and token is not None and token is not stale:""",
       """if True:
-                token = self._token
+                token = self.token
                 if not force and token is not None and token is not stale:""",
       "tests/test_concurrency.py",
       "_renew checks for a flight in progress and starts one without holding its lock"),
@@ -115,9 +115,8 @@ MUTATIONS = [
       "tests/test_scoping.py",
       "an instance_url on another host than the domain is not treated as ours"),
     m("every-bulk-400-is-a-dead-session", "_auth.py",
-      """and _BULK_HEADER in r.request.headers
-        and b"InvalidSessionId" in r.content""",
-      """and _BULK_HEADER in r.request.headers""",
+      """and b"InvalidSessionId" in r.content""",
+      """and True""",
       "tests/test_renewal_and_revocation.py -k bulk",
       "any Bulk API 400 renews the token and resends, not only InvalidSessionId"),
     m("resend-drops-stream-and-timeout", "_auth.py",
@@ -209,10 +208,50 @@ MUTATIONS = [
       "tests/test_refresh_on_401.py",
       "the caller cannot see the 401 in response.history"),
     m("bulk-header-not-sent", "_auth.py",
-      """r.headers[_BULK_HEADER] = token.access_token""",
-      """pass""",
+      """r.headers[_BULK_HEADER] = token.access_token
+        r.hooks["response"].append(self._on_response)""",
+      """pass
+        r.hooks["response"].append(self._on_response)""",
       "tests/test_renewal_and_revocation.py -k bulk",
       "Bulk API 1.0 calls go without X-SFDC-Session"),
+    m("proxy-scan-kept-by-count-only", "_transport.py",
+      """count != len(names) or newest is not next(reversed(names), None):""",
+      """count != len(names):""",
+      "tests/test_ecosystem.py -k proxy",
+      "a proxy variable set in place of another goes unseen until the count moves"),
+    m("per-host-proxy-names-missed", "_transport.py",
+      """return lower in _PLAIN_HTTP_PROXY_NAMES or (""",
+      """return lower in _PLAIN_HTTP_PROXY_NAMES and (""",
+      "tests/test_ecosystem.py -k proxy",
+      "http://host_proxy and all://host_proxy carry the token through a proxy"),
+    m("token-request-takes-per-host-proxies", "_transport.py",
+      """("http", "all", f"http://{host}", f"all://{host}")""",
+      """("http", "all")""",
+      "tests/test_ecosystem.py -k proxy",
+      "the client secret goes through a per-host proxy from the environment"),
+    m("api-3xx-not-proof", "_auth.py",
+      """return urlsplit(r.request.url or "").path.startswith("/services/")""",
+      """return False""",
+      "tests/test_failure_costs.py -k 3xx",
+      "a workload answered by redirects or 304s reads as an org refusing fresh tokens"),
+    m("unreadable-401-body-ends-the-resend", "_auth.py",
+      """with contextlib.suppress(requests.RequestException):
+        rejected.content""",
+      """if True:
+        rejected.content""",
+      "tests/test_hostile_input.py -k decod",
+      "a 401 with an undecodable body raises instead of being renewed and resent"),
+    m("bulk-header-not-resent", "_auth.py",
+      """r.headers[_BULK_HEADER] = token.access_token
+
+
+def _refuse_cleartext_proxy""",
+      """pass
+
+
+def _refuse_cleartext_proxy""",
+      "tests/test_renewal_and_revocation.py -k bulk",
+      "a Bulk API 1.0 call resent after an expiry goes without X-SFDC-Session"),
     m("bulk-header-follows-redirects", "_auth.py",
       """            request.headers.pop("Authorization", None)
             request.headers.pop(_BULK_HEADER, None)""",
@@ -274,9 +313,9 @@ MUTATIONS = [
       "tests/test_renewal_and_revocation.py -k lifetime",
       "a token is renewed at the end of its lifetime, not leeway before"),
     m("revoked-token-kept", "_lifecycle.py",
-      """if self._token is token:
-                self._token = None""",
-      """if self._token is token:
+      """if self.token is token:
+                self.token = None""",
+      """if self.token is token:
                 pass""",
       "tests/test_renewal_and_revocation.py -k revok",
       "revoke() kills the token at the org but keeps using it"),

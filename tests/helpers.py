@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import pytest
@@ -63,3 +65,42 @@ def logged_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
         for record in caplog.records
         if record.levelno == logging.WARNING and record.name.startswith("requests_sf_auth")
     ]
+
+
+Scripted = tuple[int, dict[str, str], bytes]
+
+
+@contextlib.contextmanager
+def scripted_instance(answers: list[Scripted]) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A bare HTTP server on 127.0.0.1 that answers each request with the next of ``answers``
+    (status, headers, body; the last one repeats), for answers no org would give, such as a
+    body its own Content-Encoding cannot decode. Yields its URL and the headers of every
+    request it received, in order."""
+    received: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            received.append(dict(self.headers.items()))
+            status, headers, body = answers[min(len(received), len(answers)) - 1]
+            self.send_response(status)
+            for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()

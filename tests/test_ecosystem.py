@@ -4,6 +4,9 @@ real library. None of these is optional: a missing library fails the suite."""
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -227,6 +230,120 @@ def test_a_proxy_variable_in_any_mix_of_case_is_refused_as_urllib_reads_it(
         with pytest.raises(SalesforceAuthError, match="NO_PROXY"):
             session.get(org.url + "/services/data/v67.0/limits")
         assert proxy.received == []
+
+
+@pytest.mark.parametrize(
+    "variable", ["HTTP_PROXY", "Http_Proxy", "all://127.0.0.1_proxy", "HTTP://127.0.0.1_PROXY"]
+)
+def test_a_proxy_variable_set_in_place_of_another_is_refused_at_the_next_request(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # As when one test sets a variable and the next sets a proxy: the number of variables
+    # stays the same, and only a check made afresh for this request can see the proxy.
+    org = salesforce_org
+    monkeypatch.setenv("NO_PROXY", "")
+    for n in range(7):  # a number of variables no other test leaves behind
+        monkeypatch.setenv(f"SF_AUTH_TEST_PLACEHOLDER_{n}", "1")
+    with LocalOrg() as proxy, org.session() as sf:
+        assert sf.get("limits").status_code == 200
+        count = len(os.environ)
+        monkeypatch.delenv("SF_AUTH_TEST_PLACEHOLDER_3")
+        monkeypatch.setenv(variable, proxy.url)
+        assert len(os.environ) == count
+        with pytest.raises(SalesforceAuthError, match="NO_PROXY"):
+            sf.get("limits")
+    assert proxy.received == []
+
+
+def test_requests_go_on_while_another_thread_sets_and_removes_variables(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check reads the names while they change under it; it must neither raise nor miss.
+    monkeypatch.setenv("NO_PROXY", "")
+    names = [f"SF_AUTH_TEST_CHURN_{n}" for n in range(40)]
+    stop = threading.Event()
+
+    def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            os.environ[names[n % 40]] = "1"
+            os.environ.pop(names[(n + 20) % 40], None)
+            n += 1
+            time.sleep(0)  # hand the GIL over often, so that changes land mid-check
+
+    with salesforce_org.session() as sf:
+        changer = threading.Thread(target=churn)
+        changer.start()
+        try:
+            statuses = [sf.get("limits").status_code for _ in range(200)]
+        finally:
+            stop.set()
+            changer.join()
+            for name in names:
+                os.environ.pop(name, None)
+    assert statuses == [200] * 200
+
+
+def test_per_host_proxy_variables_never_carry_the_secret_or_the_token(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # urllib makes a proxy of any <key>_proxy variable, and requests looks up
+    # http://<host> and all://<host> before http and all.
+    org = salesforce_org
+    host = org.url.split("://")[1].split(":")[0]
+    with LocalOrg() as proxy:
+        monkeypatch.setenv(f"http://{host}_proxy", proxy.url)
+        monkeypatch.setenv(f"ALL://{host}_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        session = requests.Session()
+        session.auth = org.auth()
+        assert session.auth.fetch_token()["instance_url"] == org.url
+        with pytest.raises(SalesforceAuthError, match=f"add {host} to NO_PROXY"):
+            session.get(org.url + "/services/data/v67.0/limits")
+        assert session.auth.revoke() is True
+    assert proxy.received == []
+    assert [r.path for r in org.received] == ["/services/oauth2/token", "/services/oauth2/revoke"]
+
+
+@pytest.mark.parametrize(
+    ("proxy", "shown"),
+    [
+        ("http://user:S3CRET@[::1]:3128", "http://[::1]:3128"),
+        ("http://S3CRET@proxy:port", "http://proxy"),
+    ],
+)
+def test_an_odd_proxy_value_is_named_in_a_refusal_never_raised_as_is(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch, proxy: str, shown: str
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    session = requests.Session()
+    session.auth = salesforce_org.auth()
+    with pytest.raises(SalesforceAuthError) as refused:
+        session.get(salesforce_org.url + "/services/data/v67.0/limits")
+    assert f"the proxy {shown} from" in str(refused.value)
+    assert "S3CRET" not in str(refused.value)
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "all_proxy"])
+def test_a_replaced_os_environ_is_read_as_requests_reads_it(
+    salesforce_org: LocalOrg, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # mock.patch("os.environ", {...}) puts a plain dict there, and urllib reads proxies
+    # from whatever os.environ is at the time.
+    org = salesforce_org
+    url = org.url + "/services/data/v67.0/limits"
+    with LocalOrg() as proxy:
+        session = requests.Session()
+        session.auth = org.auth()
+        assert session.get(url).status_code == 200  # judged by the real environment
+        # As many names as the real environment: a count would not tell the two apart.
+        stand_in = {f"SF_AUTH_TEST_{n}": "1" for n in range(len(os.environ) - 1)}
+        monkeypatch.setattr(os, "environ", {**stand_in, variable: proxy.url})
+        with pytest.raises(SalesforceAuthError, match="NO_PROXY"):
+            session.get(url)
+    assert proxy.received == []
+    assert [r.path for r in org.received] == ["/services/oauth2/token", url[len(org.url) :]]
 
 
 def test_a_redirect_hop_an_environment_proxy_carries_is_never_resent_with_the_token(

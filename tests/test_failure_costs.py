@@ -149,6 +149,35 @@ def test_a_redirect_hop_resent_with_the_held_token_does_not_end_the_pause(
     assert org.token_requests <= 4  # as without the redirects, not two per call
 
 
+@pytest.mark.parametrize("answer", ["redirect", "not modified", "multiple choices"])
+def test_renewals_the_api_answers_with_a_3xx_are_not_taken_for_refused_tokens(
+    salesforce_org: LocalOrg, warnings_log: pytest.LogCaptureFixture, answer: str
+) -> None:
+    # Salesforce checks the session before anything else on its APIs, so a 3xx from them
+    # proves the token as a 200 does. A workload of nothing else (file downloads that
+    # redirect, conditional GETs) must not read as an org refusing fresh tokens.
+    org = salesforce_org
+    path = "sobjects/ContentVersion/068000000000001/VersionData"
+    with LocalOrg() as files:
+        canned: dict[str, Any] = {
+            "redirect": {"status": 302, "headers": {"Location": files.url + "/services/data/"}},
+            "not modified": {"status": 304, "body": b""},
+            "multiple choices": {"status": 300, "json": ["/services/data/v67.0/sobjects/X/1"]},
+        }[answer]
+        org.add_response("GET", path, **canned)
+        with org.session(token_backoff=(30, 60)) as sf:
+            statuses = []
+            for expiry in range(4):
+                if expiry:
+                    org.expire_tokens()
+                statuses.append(sf.get(path).status_code)
+            assert sf.get("limits").status_code == 200
+    expected = {"redirect": 200, "not modified": 304, "multiple choices": 300}[answer]
+    assert statuses == [expected] * 4
+    assert org.token_requests == 4  # the first token, then one renewal per expiry
+    assert [r.getMessage() for r in warnings_log.records] == []
+
+
 # -- a failing token endpoint ----------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from requests_sf_auth._stores import store_key
 from requests_sf_auth._token import _seal
 from requests_sf_auth.testing import LocalOrg
 
-from helpers import once_resumed
+from helpers import once_resumed, scripted_instance
 
 API = "/services/data/v67.0/limits"
 
@@ -273,3 +273,44 @@ def test_a_token_answer_nested_deeper_than_the_stack_is_a_token_request_error(
         org.auth().instance_url
     org.token_answer = None
     assert org.auth().instance_url == org.url
+
+
+# -- answers whose body cannot be read --------------------------------------------------------
+
+UNDECODABLE = {"Content-Encoding": "gzip", "Content-Type": "text/xml"}, b"\x1f\x8bnot gzip at all"
+
+
+def test_a_401_whose_body_cannot_be_decoded_is_still_renewed_and_resent(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    rejection = (401, *UNDECODABLE)
+    with scripted_instance([rejection, (200, {"Content-Type": "application/json"}, b"{}")]) as (
+        instance,
+        received,
+    ):
+        org.answer_fields = {"instance_url": instance}
+        auth = org.auth(allowed_hosts=[instance])
+        auth.fetch_token()
+        response = requests.get(instance + "/services/data/v67.0/limits", auth=auth)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    assert org.token_requests == 2
+    assert received[0]["Authorization"] != received[1]["Authorization"]
+
+
+def test_a_bulk_400_whose_body_cannot_be_decoded_raises_as_reading_it_would(
+    salesforce_org: LocalOrg,
+) -> None:
+    # The plugin reads a Bulk API 400 to tell InvalidSessionId from other errors, stream=True
+    # or not; a broken body must then fail loudly, as the caller's own read would, and never
+    # reach the caller as an empty body.
+    org = salesforce_org
+    with scripted_instance([(400, *UNDECODABLE)]) as (instance, received):
+        org.answer_fields = {"instance_url": instance}
+        auth = org.auth(allowed_hosts=[instance])
+        auth.fetch_token()
+        with pytest.raises(requests.exceptions.ContentDecodingError):
+            requests.get(instance + "/services/async/67.0/job/750x", auth=auth, stream=True)
+    assert len(received) == 1
+    assert "X-SFDC-Session" in received[0]
