@@ -15,7 +15,6 @@ import io
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from time import monotonic
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -327,11 +326,7 @@ class SalesforceAuth(AuthBase):
             pass
         else:
             if token is not None and (r.url or "").startswith(token.instance_prefix):
-                # _note_usage(r, usage) and the meter's note(), inline: every answer is here.
-                meter = self._usage
-                meter.header = usage
-                if monotonic() >= meter.next_parse:
-                    meter.parse_now()
+                self._usage.note(usage)  # _note_usage(r, usage), inline for the common case
             else:
                 self._note_usage(r, usage)
         if r.status_code < 300:

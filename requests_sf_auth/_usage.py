@@ -42,20 +42,16 @@ class ApiUsage:
 class UsageMeter:
     """The last :class:`ApiUsage` an org's answers reported.
 
-    Every answer hands in its header text, which is only stored: :meth:`note`, which the send
-    path inlines as ``meter.header = text``, then :meth:`parse_now` once ``time.monotonic()``
-    reaches ``meter.next_parse``. The text is parsed when :attr:`usage` is read, and at most
-    once a second as answers come in, which is when a crossing of :data:`WARN_AT` is noticed
-    and warned about. Thread-safe without a lock: each attribute is replaced whole, and a
-    parse is idempotent.
+    Every answer hands in its header text, which is only stored: one attribute assignment.
+    The text is parsed when :attr:`usage` is read, and at most once a second as answers come
+    in, which is when a crossing of :data:`WARN_AT` is noticed and warned about. Thread-safe
+    without a lock: each attribute is replaced whole, and a parse is idempotent.
     """
 
     def __init__(self) -> None:
-        self.header: str | None = None
-        """The last ``Sforce-Limit-Info`` value handed in, not yet parsed."""
-        self.next_parse = 0.0
-        """The ``time.monotonic()`` at which an answer should call :meth:`parse_now`."""
+        self._header: str | None = None
         self._parsed: tuple[str | None, ApiUsage | None] = (None, None)
+        self._next_parse = 0.0
 
     @property
     def usage(self) -> ApiUsage | None:
@@ -63,17 +59,13 @@ class UsageMeter:
 
     def note(self, header: str) -> None:
         """Take in an answer's ``Sforce-Limit-Info`` value."""
-        self.header = header
-        if time.monotonic() >= self.next_parse:
-            self.parse_now()
-
-    def parse_now(self) -> None:
-        """Parse the last value now, and the next time in a second at the earliest."""
-        self.next_parse = time.monotonic() + 1.0
-        self._parse()
+        self._header = header
+        if time.monotonic() >= self._next_parse:
+            self._next_parse = time.monotonic() + 1.0
+            self._parse()
 
     def _parse(self) -> ApiUsage | None:
-        header = self.header
+        header = self._header
         parsed_header, before = self._parsed
         if header == parsed_header:
             return before
