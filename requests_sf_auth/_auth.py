@@ -317,18 +317,14 @@ class SalesforceAuth(AuthBase):
 
     def _on_response(self, r: requests.Response, **kwargs: Any) -> requests.Response:
         # Every answer passes through here, so the common case, an answer from the instance
-        # to a held token, costs a header lookup, two prefix and identity tests, and returns.
+        # to a held token, costs a prefix test, two identity tests and handing the headers to
+        # the usage meter, and returns.
         lifecycle = self._lifecycle
         token = lifecycle.token
-        try:  # headers.get() would add a Python frame to every answer
-            usage = r.headers[LIMIT_INFO_HEADER]
-        except KeyError:
-            pass
-        else:
-            if token is not None and (r.url or "").startswith(token.instance_prefix):
-                self._usage.note(usage)  # _note_usage(r, usage), inline for the common case
-            else:
-                self._note_usage(r, usage)
+        if token is not None and (r.url or "").startswith(token.instance_prefix):
+            self._usage.note(r.headers)
+        elif LIMIT_INFO_HEADER in r.headers:
+            self._note_usage(r)
         if r.status_code < 300:
             if lifecycle.accepted_token is not token:
                 self._note_acceptance(r)
@@ -341,15 +337,15 @@ class SalesforceAuth(AuthBase):
             self._keep_credentials_on_our_origins(r.request, r)
         return r
 
-    def _note_usage(self, r: requests.Response, header: str) -> None:
+    def _note_usage(self, r: requests.Response) -> None:
         # A redirect may lead to another host, whose word on the org's usage is not taken.
         url, token = r.url or "", self._lifecycle.token
         if token is not None and url.startswith(token.instance_prefix):
-            self._usage.note(header)
+            self._usage.note(r.headers)
             return
         origin = Origin.of(url)
         if origin is not None and self._is_ours(origin, token):
-            self._usage.note(header)
+            self._usage.note(r.headers)
 
     def _note_acceptance(self, r: requests.Response) -> None:
         """Salesforce checks the session before anything else, so any answer but a rejection
@@ -388,8 +384,6 @@ class SalesforceAuth(AuthBase):
                 raise
             log.info("%s %s: %s; resending", request.method, path, reason)
             resent = _resend(rejected, token, kwargs)
-            if resent is not None and LIMIT_INFO_HEADER in resent.headers:  # no hooks ran
-                self._note_usage(resent, resent.headers[LIMIT_INFO_HEADER])
             if resent is None:
                 log.info(
                     "not resending %s %s: its body cannot be rewound; the next request uses "
@@ -398,6 +392,7 @@ class SalesforceAuth(AuthBase):
                     path,
                 )
                 return rejected
+            self._note_usage(resent)  # no hooks ran on it
             sends += 1
             if not _is_rejection(resent):
                 if _proves_the_token(resent):

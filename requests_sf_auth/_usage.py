@@ -2,8 +2,9 @@
 
 Every REST answer carries ``Sforce-Limit-Info: api-usage=USED/LIMIT`` (see
 ``../shared/SALESFORCE.md``). :class:`UsageMeter` keeps the last value seen. Every answer
-hands its header in, so that costs one attribute assignment; parsing waits for a reader, or
-for a second to pass.
+hands its headers in, which costs one attribute assignment: even looking the header up, a
+Python call into requests' case-insensitive mapping, measurably slowed a loopback request.
+Reading the header and parsing it wait for a reader, or for a second to pass.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["LIMIT_INFO_HEADER", "WARN_AT", "ApiUsage", "UsageMeter"]
@@ -42,14 +44,17 @@ class ApiUsage:
 class UsageMeter:
     """The last :class:`ApiUsage` an org's answers reported.
 
-    Every answer hands in its header text, which is only stored: one attribute assignment.
-    The text is parsed when :attr:`usage` is read, and at most once a second as answers come
-    in, which is when a crossing of :data:`WARN_AT` is noticed and warned about. Thread-safe
-    without a lock: each attribute is replaced whole, and a parse is idempotent.
+    Every answer hands in its headers, which are only kept: one attribute assignment. The
+    ``Sforce-Limit-Info`` header is read and parsed when :attr:`usage` is read, and at most
+    once a second as answers come in, which is when a crossing of :data:`WARN_AT` is noticed
+    and warned about. So :attr:`usage` is exact when the newest answer carried the header, as
+    every REST answer does; after one that did not, it is the value the last parse found, at
+    most a second older than the answers before it. Thread-safe without a lock: each
+    attribute is replaced whole, and a parse is idempotent.
     """
 
     def __init__(self) -> None:
-        self._header: str | None = None
+        self._headers: Mapping[str, str] | None = None
         self._parsed: tuple[str | None, ApiUsage | None] = (None, None)
         self._next_parse = 0.0
 
@@ -57,19 +62,25 @@ class UsageMeter:
     def usage(self) -> ApiUsage | None:
         return self._parse()
 
-    def note(self, header: str) -> None:
-        """Take in an answer's ``Sforce-Limit-Info`` value."""
-        self._header = header
+    def note(self, headers: Mapping[str, str]) -> None:
+        """Take in the headers of an answer from the org."""
+        self._headers = headers
         if time.monotonic() >= self._next_parse:
             self._next_parse = time.monotonic() + 1.0
             self._parse()
 
+    def __getstate__(self) -> dict[str, object]:
+        # A pickle or deepcopy carries the reading, not the last answer's headers.
+        self._parse()
+        return {**self.__dict__, "_headers": None}
+
     def _parse(self) -> ApiUsage | None:
-        header = self._header
+        headers = self._headers
+        header = headers.get(LIMIT_INFO_HEADER) if headers is not None else None
         parsed_header, before = self._parsed
-        if header == parsed_header:
+        if header is None or header == parsed_header:  # none: the last value stands
             return before
-        found = _API_USAGE.search(header) if header is not None else None
+        found = _API_USAGE.search(header)
         if found is None:  # garbage: the last good value stands
             return before
         usage = ApiUsage(int(found.group(1)), int(found.group(2)))

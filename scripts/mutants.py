@@ -155,6 +155,27 @@ MUTATIONS = [
       """if not isinstance(expires, (int, float)):""",
       "tests/test_token_stores.py",
       "a store record outlives its ttl (its test belongs to the token-store work)"),
+    # -- API usage -------------------------------------------------------------------------
+    m("usage-lost-on-an-answer-without-the-header", "_usage.py",
+      """if header is None or header == parsed_header:  # none: the last value stands
+            return before""",
+      """if header is None:
+            return None
+        if header == parsed_header:
+            return before""",
+      "tests/test_api_usage.py",
+      "an answer without Sforce-Limit-Info wipes api_usage back to None"),
+    m("usage-taken-from-a-redirect-target", "_auth.py",
+      """        if origin is not None and self._is_ours(origin, token):
+            self._usage.note(r.headers)""",
+      """        self._usage.note(r.headers)""",
+      "tests/test_api_usage.py",
+      "another host's Sforce-Limit-Info, reached by a redirect, is taken as the org's"),
+    m("usage-missed-on-a-resend", "_auth.py",
+      """            self._note_usage(resent)  # no hooks ran on it""",
+      """            pass""",
+      "tests/test_api_usage.py",
+      "the answer to a resend after an expiry is not counted in api_usage"),
     # -- sending and resending ---------------------------------------------------------------
     m("max-sends-off-by-one", "_auth.py",
       """while sends < MAX_SENDS:""",

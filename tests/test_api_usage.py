@@ -35,6 +35,22 @@ def test_api_usage_follows_the_header_as_the_org_counts_calls(salesforce_org: Lo
     assert seen[-1].used == org.api_usage
 
 
+def test_an_answer_without_the_header_leaves_the_last_reported_usage(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    with org.session() as sf:
+        sf.get("limits")
+        reported = sf.auth.api_usage
+        versions = sf.get(org.url + "/services/data/")  # outside vNN.N: no usage header
+        after_versions = sf.auth.api_usage
+        sf.get("limits")
+        after_next_call = sf.auth.api_usage
+    assert "Sforce-Limit-Info" not in versions.headers
+    assert reported == after_versions == ApiUsage(1, 15000)
+    assert after_next_call == ApiUsage(2, 15000)
+
+
 def test_api_usage_counts_the_answer_to_a_resend_after_an_expiry(salesforce_org: LocalOrg) -> None:
     org = salesforce_org
     with org.session() as sf:

@@ -10,7 +10,7 @@ import pytest
 import requests
 import requests_cache
 
-from requests_sf_auth import SalesforceAuth, SalesforceSession, SalesforceURLMixin
+from requests_sf_auth import ApiUsage, SalesforceAuth, SalesforceSession, SalesforceURLMixin
 from requests_sf_auth._urls import resolve_api_url
 from requests_sf_auth.testing import LocalOrg
 
@@ -105,8 +105,11 @@ def test_session_requires_a_salesforce_auth() -> None:
 def test_pickled_session_works_and_fetches_its_own_token(salesforce_org: LocalOrg) -> None:
     with salesforce_org.session() as sf:
         sf.get("limits")
-        clone = pickle.loads(pickle.dumps(sf))
+        pickled = pickle.dumps(sf)
+        clone = pickle.loads(pickled)
     assert clone.auth.token is None
+    assert clone.auth.api_usage == sf.auth.api_usage == ApiUsage(1, 15000)
+    assert b"Sforce-Limit-Info" not in pickled  # the reading, not the answer's headers
     assert clone.get("limits").status_code == 200
     assert salesforce_org.token_requests == 2
 
