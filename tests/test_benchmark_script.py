@@ -28,7 +28,10 @@ def test_a_quick_benchmark_run_reports_every_figure(tmp_path: Path) -> None:
     ours, static = "requests-sf-auth", "static header"
     assert set(figures["hot_path"]) >= {ours, static}
     assert set(figures["end_to_end"]) == {"http", "https"}
-    assert set(figures["end_to_end"]["https"][ours]) == {"median_us", "ratio"}
+    for scheme in ("http", "https"):
+        ratio = figures["end_to_end"][scheme][ours]
+        assert set(ratio) == {"median_us", "ratio", "ratio_low", "ratio_high"}
+        assert ratio["ratio_low"] <= ratio["ratio_high"]
     assert figures["storm"][ours]["token_requests"] == 2
     assert figures["storm"][ours]["failed"] == 0
     assert figures["storm"][static]["failed"] > 0  # the baseline cannot renew: the storm bit
