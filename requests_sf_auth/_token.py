@@ -81,8 +81,8 @@ def wall_from_monotonic(moment: float) -> float:
 def redact(text: str, *secrets: str) -> str:
     """``text`` with the value of any credential-named field (``access_token``, ``signature``,
     ``client_secret``...) masked as ``***``, and each of ``secrets`` and each such value masked
-    wherever else it occurs too: as is, form- or URL-encoded, or escaped in a JSON string. For
-    quoting server answers in messages."""
+    wherever else it occurs too: as is, form- or URL-encoded, or escaped in a JSON string or
+    in Python's repr(). For quoting server answers in messages."""
     found = (_unquoted(match.group(2)) for match in _SECRET_VALUE.finditer(text))
     sought = {*filter(None, secrets), *(v for v in found if len(v) >= _MIN_SOUGHT)}
     forms = {form for secret in sought for form in _spellings(secret)}
@@ -93,12 +93,15 @@ def redact(text: str, *secrets: str) -> str:
 
 def _spellings(secret: str) -> set[str]:
     # An answer may hold a lone surrogate (JSON can escape one), which UTF-8 cannot encode.
+    # repr() is how str() quotes a string inside a list or a dict, as a field that should be
+    # a string but is not gets quoted; str's own, since a SecretText's repr() hides it.
     return {
         secret,
         quote_plus(secret, errors="surrogatepass"),
         quote(secret, safe="", errors="surrogatepass"),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
+        str.__repr__(secret)[1:-1],
     } - {""}
 
 

@@ -260,6 +260,14 @@ def org() -> Iterator[LocalOrg]:
     ),
     verify_signature=False,
 )
+@example(  # the token in a list as the error code: quoted as Python writes a list, \r escaped
+    answer=Answer("fields", {"error": [TOKEN]}, True),
+    pair=(
+        Credential("s" + "k" * 64, ("k" * 32, "k" * 32)),
+        Credential("q" * 64 + '"\r', ("q" * 32, "q" * 32)),
+    ),
+    verify_signature=False,
+)
 def test_any_token_answer_gives_a_working_token_or_an_auth_error_that_leaks_nothing(
     org: LocalOrg,
     sf_log: pytest.LogCaptureFixture,
