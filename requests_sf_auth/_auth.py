@@ -321,7 +321,9 @@ class SalesforceAuth(AuthBase):
         # the usage meter, and returns.
         lifecycle = self._lifecycle
         token = lifecycle.token
-        if token is not None and (r.url or "").startswith(token.instance_prefix):
+        if getattr(r, "from_cache", False):
+            pass  # requests-cache or CacheControl: the usage of when the answer was stored
+        elif token is not None and (r.url or "").startswith(token.instance_prefix):
             self._usage.note(r.headers)
         elif LIMIT_INFO_HEADER in r.headers:
             self._note_usage(r)

@@ -155,14 +155,20 @@ MUTATIONS = [
       """if not isinstance(expires, (int, float)):""",
       "tests/test_token_stores.py",
       "a store record outlives its ttl (its test belongs to the token-store work)"),
+    m("repr-spelling-not-redacted", "_token.py",
+      """        str.__repr__(secret)[1:-1],
+""",
+      "",
+      "tests/test_token_answer_properties.py -k leaks_nothing",
+      "a token quoted inside a list (an error field that is not a string) shows in the error"),
     # -- API usage -------------------------------------------------------------------------
     m("usage-lost-on-an-answer-without-the-header", "_usage.py",
       """if header is None or header == parsed_header:  # none: the last value stands
-            return before""",
+                return before""",
       """if header is None:
-            return None
-        if header == parsed_header:
-            return before""",
+                return None
+            if header == parsed_header:
+                return before""",
       "tests/test_api_usage.py",
       "an answer without Sforce-Limit-Info wipes api_usage back to None"),
     m("usage-taken-from-a-redirect-target", "_auth.py",
@@ -176,6 +182,26 @@ MUTATIONS = [
       """            pass""",
       "tests/test_api_usage.py",
       "the answer to a resend after an expiry is not counted in api_usage"),
+    m("usage-warning-rearmed-below-ninety", "_usage.py",
+      """if warn or usage.fraction < REARM_BELOW:""",
+      """if warn or usage.fraction < WARN_AT:""",
+      "tests/test_api_usage.py",
+      "a reading just under 90% re-arms the warning, so one crossing warns again"),
+    m("usage-parsed-once-a-second-near-the-limit", "_usage.py",
+      """self._next_parse = 0.0 if near else time.monotonic() + 1.0""",
+      """self._next_parse = time.monotonic() + 1.0""",
+      "tests/test_api_usage.py",
+      "near the limit, the answer that crosses 90% waits a second to be read, or is never read"),
+    m("usage-taken-from-cached-answers", "_auth.py",
+      """if getattr(r, "from_cache", False):""",
+      """if False:""",
+      "tests/test_api_usage.py",
+      "an answer from requests-cache sets api_usage back to when it was stored"),
+    m("usage-pickle-keeps-the-clock", "_usage.py",
+      """state = dict(self.__dict__, _headers=None, _next_parse=0.0)""",
+      """state = dict(self.__dict__, _headers=None)""",
+      "tests/test_api_usage.py",
+      "a pickled auth carries the moment of its next reading on this machine's clock"),
     # -- sending and resending ---------------------------------------------------------------
     m("max-sends-off-by-one", "_auth.py",
       """while sends < MAX_SENDS:""",

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import logging
+import pickle
 
 import pytest
+import requests_cache
 
-from requests_sf_auth import ApiUsage
+from requests_sf_auth import ApiUsage, SalesforceURLMixin
 from requests_sf_auth.testing import LocalOrg
 
 from helpers import run_together
@@ -104,6 +106,112 @@ def test_one_warning_once_the_org_passes_ninety_percent_of_its_limit(
         "the org has used 9 of its 10 daily API calls (90%); requests fail once the limit is "
         "reached"
     ]
+
+
+def _usage_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "daily API calls" in r.getMessage()
+    ]
+
+
+def _report(org: LocalOrg, used: int, limit: int = 10_000) -> None:
+    org.add_response(
+        "GET", "limits", json={}, headers={"Sforce-Limit-Info": f"api-usage={used}/{limit}"}
+    )
+
+
+def test_near_the_limit_the_answer_that_crosses_it_warns_though_nobody_reads_api_usage(
+    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+) -> None:
+    org = salesforce_org
+    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"), org.session() as sf:
+        _report(org, 8_500)
+        sf.get("limits")  # parsed as the first answer: 85%, near the limit
+        _report(org, 9_100)
+        sf.get("limits")  # within the same second
+        warned_at_once = _usage_warnings(caplog)
+        for _ in range(3):  # answers without the header do not wipe the crossing
+            sf.get(org.url + "/services/data/")
+    assert warned_at_once == [
+        "the org has used 9100 of its 10000 daily API calls (91%); requests fail once the "
+        "limit is reached"
+    ]
+    assert len(_usage_warnings(caplog)) == 1
+
+
+def test_the_warning_comes_again_only_after_usage_falls_below_eighty_percent(
+    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+) -> None:
+    org = salesforce_org
+    readings = []
+    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"), org.session() as sf:
+        for used in (9_100, 8_900, 9_200, 9_050, 7_000, 9_300):
+            _report(org, used)
+            sf.get("limits")
+            readings.append(sf.auth.api_usage)
+    assert [u.used for u in readings if u is not None] == [9_100, 8_900, 9_200, 9_050, 7_000, 9_300]
+    assert [w.split(" of its")[0] for w in _usage_warnings(caplog)] == [
+        "the org has used 9100",
+        "the org has used 9300",
+    ]
+
+
+def test_sixteen_threads_crossing_ninety_percent_together_log_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Answers land out of order across threads, so readings near 90% go up and down by a
+    # few calls; only a fall below 80% may warn again.
+    with (
+        caplog.at_level(logging.WARNING, logger="requests_sf_auth"),
+        LocalOrg(api_limit=1_000) as org,
+        org.session() as sf,
+    ):
+
+        def calls() -> None:
+            for _ in range(60):
+                assert sf.get("limits").status_code == 200
+                sf.auth.api_usage  # every reading parses, racing the others
+
+        run_together(16, calls)
+        assert org.api_usage == 960
+    assert len(_usage_warnings(caplog)) == 1
+
+
+def test_an_answer_from_a_cache_leaves_api_usage_at_the_orgs_latest_word(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+
+    class CachedSalesforceSession(SalesforceURLMixin, requests_cache.CachedSession):
+        pass
+
+    with CachedSalesforceSession(backend="memory") as sf:
+        sf.auth = org.auth()
+        sf.get("sobjects/Account/describe")  # api-usage=1
+        sf.get("limits")  # api-usage=2
+        cached = sf.get("sobjects/Account/describe")  # stored when usage was 1
+        usage = sf.auth.api_usage
+    assert cached.from_cache
+    assert cached.headers["Sforce-Limit-Info"] == "api-usage=1/15000"
+    assert usage == ApiUsage(2, 15000)
+
+
+def test_a_pickled_auth_parses_the_first_answer_it_gets_on_any_clock(
+    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+) -> None:
+    org = salesforce_org
+    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"), org.session() as sf:
+        _report(org, 100)
+        sf.get("limits")  # parsed: the next parse is due a second from now, on this clock
+        clone = pickle.loads(pickle.dumps(sf))
+        _report(org, 9_500)
+        with clone:
+            clone.get("limits")
+            warned = _usage_warnings(caplog)
+    assert len(warned) == 1
+    assert "9500 of its 10000" in warned[0]
 
 
 def test_a_usage_header_no_number_type_can_hold_is_ignored_not_raised(
