@@ -26,8 +26,8 @@ WARN_AT = 0.9
 """The share of the daily limit past which one warning is logged."""
 REARM_BELOW = 0.8
 """The share the usage must fall below before a later crossing of :data:`WARN_AT` warns again.
-A dip of ten points is a day's calls ageing out, never two threads' answers landing out of
-order."""
+A dip of ten points is a day's calls ageing out, not answers landing out of order across
+threads, unless a tenth of the limit is in flight at once."""
 
 # Bounded digits: a header is the server's text, and int() of thousands of digits raises.
 _API_USAGE = re.compile(r"(?:^|[\s,;])api-usage=(\d{1,18})/(\d{1,18})(?!\d)")
@@ -56,14 +56,16 @@ class UsageMeter:
     answer from there on, so that the answer that crosses :data:`WARN_AT` is the one that
     warns, whether or not anyone reads :attr:`usage`. A crossing within the same second as a
     reading below :data:`REARM_BELOW`, a tenth of the org's daily calls in one second, is
-    warned about at the next parse.
+    warned about at the next parse, and not at all if only answers without the header follow
+    and nobody reads :attr:`usage`.
 
     So :attr:`usage` is exact when the newest answer carried the header, as every REST answer
     does; after one that did not, it is the value the last parse found. With answers coming
     in on several threads, the one handed in last wins, which need not be the newest.
 
     Thread-safe: answers hand in their headers without a lock; a parse and its warning
-    decision hold one, so one crossing warns once.
+    decision hold one, so one crossing warns once while fewer than a tenth of the limit's
+    calls are in flight at once.
     """
 
     def __init__(self) -> None:
