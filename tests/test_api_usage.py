@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests_cache
@@ -86,33 +87,28 @@ def test_api_usage_is_safe_to_read_and_update_from_many_threads(salesforce_org: 
     assert org.api_usage == 1 + 16 * 10
 
 
+@pytest.fixture
+def warnings_logged(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], list[str]]]:
+    """Captures warnings, the package's at least, for the whole test; call it for their
+    messages so far."""
+    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"):
+        yield lambda: [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
 def test_one_warning_once_the_org_passes_ninety_percent_of_its_limit(
-    caplog: pytest.LogCaptureFixture,
+    warnings_logged: Callable[[], list[str]],
 ) -> None:
     # The header is parsed when usage is read, or at most once a second: the warning comes
     # with the first parse that finds the org past 90%.
-    with (
-        caplog.at_level(logging.WARNING, logger="requests_sf_auth"),
-        LocalOrg(api_limit=10) as org,
-        org.session() as sf,
-    ):
+    with LocalOrg(api_limit=10) as org, org.session() as sf:
         readings = []
         for _ in range(10):
             sf.get("limits")
             readings.append(sf.auth.api_usage)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert readings[-1] == ApiUsage(10, 10)
-    assert warnings == [
+    assert warnings_logged() == [
         "the org has used 9 of its 10 daily API calls (90%); requests fail once the limit is "
         "reached"
-    ]
-
-
-def _usage_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.levelno == logging.WARNING and "daily API calls" in r.getMessage()
     ]
 
 
@@ -123,51 +119,47 @@ def _report(org: LocalOrg, used: int, limit: int = 10_000) -> None:
 
 
 def test_near_the_limit_the_answer_that_crosses_it_warns_though_nobody_reads_api_usage(
-    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+    salesforce_org: LocalOrg, warnings_logged: Callable[[], list[str]]
 ) -> None:
     org = salesforce_org
-    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"), org.session() as sf:
+    with org.session() as sf:
         _report(org, 8_500)
         sf.get("limits")  # parsed as the first answer: 85%, near the limit
         _report(org, 9_100)
         sf.get("limits")  # within the same second
-        warned_at_once = _usage_warnings(caplog)
+        warned_at_once = warnings_logged()
         for _ in range(3):  # answers without the header do not wipe the crossing
             sf.get(org.url + "/services/data/")
     assert warned_at_once == [
         "the org has used 9100 of its 10000 daily API calls (91%); requests fail once the "
         "limit is reached"
     ]
-    assert len(_usage_warnings(caplog)) == 1
+    assert len(warnings_logged()) == 1
 
 
 def test_the_warning_comes_again_only_after_usage_falls_below_eighty_percent(
-    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+    salesforce_org: LocalOrg, warnings_logged: Callable[[], list[str]]
 ) -> None:
     org = salesforce_org
     readings = []
-    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"), org.session() as sf:
+    with org.session() as sf:
         for used in (9_100, 8_900, 9_200, 9_050, 7_000, 9_300):
             _report(org, used)
             sf.get("limits")
             readings.append(sf.auth.api_usage)
     assert [u.used for u in readings if u is not None] == [9_100, 8_900, 9_200, 9_050, 7_000, 9_300]
-    assert [w.split(" of its")[0] for w in _usage_warnings(caplog)] == [
+    assert [w.split(" of its")[0] for w in warnings_logged()] == [
         "the org has used 9100",
         "the org has used 9300",
     ]
 
 
 def test_sixteen_threads_crossing_ninety_percent_together_log_one_warning(
-    caplog: pytest.LogCaptureFixture,
+    warnings_logged: Callable[[], list[str]],
 ) -> None:
     # Answers land out of order across threads, so readings near 90% go up and down by a
     # few calls; only a fall below 80% may warn again.
-    with (
-        caplog.at_level(logging.WARNING, logger="requests_sf_auth"),
-        LocalOrg(api_limit=1_000) as org,
-        org.session() as sf,
-    ):
+    with LocalOrg(api_limit=1_000) as org, org.session() as sf:
 
         def calls() -> None:
             for _ in range(60):
@@ -176,7 +168,8 @@ def test_sixteen_threads_crossing_ninety_percent_together_log_one_warning(
 
         run_together(16, calls)
         assert org.api_usage == 960
-    assert len(_usage_warnings(caplog)) == 1
+    # 16 threads on a pool of 10 also bring urllib3's "Connection pool is full".
+    assert len([w for w in warnings_logged() if "daily API calls" in w]) == 1
 
 
 def test_an_answer_from_a_cache_leaves_api_usage_at_the_orgs_latest_word(
@@ -199,17 +192,17 @@ def test_an_answer_from_a_cache_leaves_api_usage_at_the_orgs_latest_word(
 
 
 def test_a_pickled_auth_parses_the_first_answer_it_gets_on_any_clock(
-    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+    salesforce_org: LocalOrg, warnings_logged: Callable[[], list[str]]
 ) -> None:
     org = salesforce_org
-    with caplog.at_level(logging.WARNING, logger="requests_sf_auth"), org.session() as sf:
+    with org.session() as sf:
         _report(org, 100)
         sf.get("limits")  # parsed: the next parse is due a second from now, on this clock
         clone = pickle.loads(pickle.dumps(sf))
         _report(org, 9_500)
         with clone:
             clone.get("limits")
-            warned = _usage_warnings(caplog)
+            warned = warnings_logged()
     assert len(warned) == 1
     assert "9500 of its 10000" in warned[0]
 
