@@ -6,6 +6,12 @@ shares the user goes down with it. So a failed token request, and a fresh token 
 refuses, each open a pause that doubles with every further failure, up to a maximum; a login
 rate limit opens the longest pause at once. During a pause no token is requested for a request:
 one that has no token fails fast with the last error, and a rejected one gets its 401 back.
+
+A token the API accepted and then rejects has expired, which a real org does at most every
+quarter of an hour or when someone revokes it. Such renewals are free while they stay rare, but
+they draw on an allowance of :data:`EXPIRY_BURST`, refilled at one per longest pause: an API
+that answers 401 to live tokens now and then, or an org that ends every session at once, would
+otherwise cost one login per 401.
 """
 
 from __future__ import annotations
@@ -21,12 +27,17 @@ import requests
 from ._errors import SalesforceAuthError, TokenRequestError
 from ._transport import fresh_copy
 
-__all__ = ["DEFAULT_TOKEN_BACKOFF", "Backoff", "BackoffPolicy", "seconds"]
+__all__ = ["DEFAULT_TOKEN_BACKOFF", "EXPIRY_BURST", "Backoff", "BackoffPolicy", "seconds"]
 
 DEFAULT_TOKEN_BACKOFF = (1.0, 60.0)
 """One second after the first failure, doubling to a minute: under a permanent failure, 6 token
 requests in the first minute (7 when the API refuses every token) and one a minute after that,
 far below Salesforce's 3,600 an hour, while a passing fault costs a caller about a second."""
+
+EXPIRY_BURST = 20
+"""How many renewals after an expiry may follow each other without waiting; beyond them, one
+more is allowed per ``token_backoff`` maximum (60 s by default), so that accepted tokens the
+API keeps rejecting cost at most 20 logins, then 60 an hour."""
 
 _RATE_LIMITED = frozenset({("invalid_grant", "login rate exceeded"), ("rate_limit_exceeded", None)})
 
@@ -94,6 +105,10 @@ class Backoff:
         """The ``clock`` moment before which no token is requested for a request."""
         self.last_error: BaseException | None = None
         self._counted: object = None
+        self.expiry_allowance = float(EXPIRY_BURST)
+        """Renewals after an expiry that may go ahead now (see :data:`EXPIRY_BURST`)."""
+        self._allowance_at = clock()
+        self._expired: object = None
 
     def remaining(self) -> float:
         """Seconds left in the current pause; 0 when token requests may go ahead."""
@@ -125,16 +140,17 @@ class Backoff:
         """Whether the API's rejection of ``token`` may be answered with a new token now.
 
         A token that had been accepted and is then rejected has expired, and is renewed at
-        once. A token rejected before it was ever accepted is refused; the first refusal gets
-        one renewal, and every further refused token is a failure that opens a pause. A token
-        is counted once, however many requests it is rejected on.
+        once while the expiry allowance lasts (see :data:`EXPIRY_BURST`). A token rejected
+        before it was ever accepted is refused; the first refusal gets one renewal, and every
+        further refused token is a failure that opens a pause. A token is counted once,
+        however many requests it is rejected on.
         """
         if self.remaining() > 0:
             return False
         if token is self._counted:
             return True  # its pause is over: one renewal
         if was_accepted and self.refusals == 0:
-            return True
+            return self._may_renew_after_expiry(token)
         self._counted = token
         self.refusals += 1
         if self.refusals == 1:
@@ -144,6 +160,29 @@ class Backoff:
         # An accepted token rejected during a refusal streak may have simply expired: renew it
         # now, and let the pause guard the next one.
         return was_accepted
+
+    def _may_renew_after_expiry(self, token: object) -> bool:
+        """Whether the expiry of ``token``, an accepted token, may be answered with a new one:
+        once per token, however many requests it was rejected on, while the allowance lasts."""
+        if token is self._expired:
+            return True
+        self._refill()
+        if self.expiry_allowance < 1.0:
+            return False
+        self.expiry_allowance -= 1.0
+        self._expired = token
+        return True
+
+    def expiry_wait(self) -> float:
+        """Seconds until the next renewal after an expiry is allowed; 0 if it is now."""
+        self._refill()
+        return max(1.0 - self.expiry_allowance, 0.0) * self.policy.maximum
+
+    def _refill(self) -> None:
+        now = self.clock()
+        earned = max(now - self._allowance_at, 0.0) / self.policy.maximum  # a clock swapped in
+        self.expiry_allowance = min(self.expiry_allowance + earned, float(EXPIRY_BURST))
+        self._allowance_at = now
 
     def paused_error(self) -> requests.RequestException:
         """The error for a request that needs a token during a pause: the last failure again,

@@ -432,6 +432,19 @@ def _refuse_cleartext_proxy""",
       """if False:""",
       "tests/test_renewal_and_revocation.py -k signature",
       "verify_signature=True accepts a tampered answer"),
+    # -- expiries cost an allowance, not a login each (stop 19) -------------------------------
+    m("expiry-renewed-without-allowance", "_backoff.py",
+      """return self._may_renew_after_expiry(token)""",
+      """return True""",
+      "tests/test_failure_costs.py -k 'burst or allowance'",
+      "every rejection of an accepted token renews at once: a flaky 401 costs a login each"),
+    m("expiry-allowance-counted-per-request", "_backoff.py",
+      """if token is self._expired:
+            return True
+        self._refill()""",
+      """self._refill()""",
+      "tests/test_failure_costs.py -k 'eight_threads_under_sessions or sixty_four'",
+      "each thread that sees one expiry spends the allowance: threads lose requests to 401s"),
 ]
 # fmt: on
 

@@ -37,6 +37,7 @@ import requests
 from requests.auth import AuthBase
 
 from requests_sf_auth import SalesforceAuth
+from requests_sf_auth._backoff import EXPIRY_BURST
 from requests_sf_auth.testing import LocalOrg
 
 LIMITS = "/services/data/v67.0/limits"
@@ -498,20 +499,29 @@ class SimulatedClock:
         return self.now
 
 
+FLAKY_401 = "API answers 401 to 1 in 3"
+FAILURE_CASES = ("endpoint refuses", "API refuses tokens", FLAKY_401)
+FIRST_MINUTE_LIMIT = {FLAKY_401: 1 + EXPIRY_BURST + 1}  # the first token, the burst, a refill
+
+
 def refusal_logins(minutes: int, per_second: int) -> dict[str, dict[str, int]]:
     """Token requests per minute while the org refuses permanently, with the default
     token_backoff, for a worker making ``per_second`` requests a second. Time is simulated
     for the backoff (every request is real, to the local org), so ten minutes run in
-    seconds. Two refusals: the token endpoint refusing the client, and the API refusing every
-    token it issues. The baseline fetches a token for every request."""
+    seconds. Three failures: the token endpoint refusing the client, the API refusing every
+    token it issues, and the API answering 401 to one request in three whatever the token (a
+    flaky instance), which looks like an expiry each time. The baseline fetches a token for
+    every request."""
     figures = {}
     steps = minutes * 60 * per_second
     # One refusal warning per pause is right for a service, and noise in a report.
     logging.getLogger("requests_sf_auth").setLevel(logging.ERROR)
-    for name in ("endpoint refuses", "API refuses tokens", "baseline: fetch per request"):
+    for name in (*FAILURE_CASES, "baseline: fetch per request"):
         with LocalOrg(record=False) as org:
             if name == "API refuses tokens":
                 org.reject_api_with = "Session expired or invalid"
+            elif name == FLAKY_401:
+                pass  # scheduled step by step below
             else:
                 org.fail_token_requests("invalid_client", times=None)
             session = requests.Session()
@@ -527,6 +537,8 @@ def refusal_logins(minutes: int, per_second: int) -> dict[str, dict[str, int]]:
             per_minute = [0] * minutes
             for step in range(steps_run):
                 clock.now += 1 / per_second
+                if name == FLAKY_401 and step % 3 == 1:
+                    org.fail_api_requests(401)
                 before = org.token_requests
                 with contextlib.suppress(requests.RequestException):
                     session.get(org.url + LIMITS)
@@ -688,7 +700,7 @@ def print_failure_rows(results: Results) -> None:
             f"  {name:<40}{figures['requests']:>10}{figures['waited']:>8}"
             f"{figures['failed']:>8}{figures['token_requests']:>10}"
         )
-    out("\nPermanent refusal: token requests per minute, a worker making 10 requests a second,")
+    out("\nPermanent failure: token requests per minute, a worker making 10 requests a second,")
     out("default token_backoff (simulated minutes, real requests, http)")
     out(f"  {'case':<40}{'requests':>10}{'1st minute':>12}{'later, max':>12}")
     for name, figures in results.refusal_logins.items():
@@ -722,13 +734,14 @@ def print_targets(results: Results, static: float) -> None:
     out(f"  {'met   ' if flat else 'MISSED'} memory growth under 1 MB in both loops: {m}")
     waited = results.renewal_waits.get(ours, {}).get("waited")
     out(f"  {'met   ' if waited == 0 else 'MISSED'} requests that waited for a renewal: {waited}")
-    for case in ("endpoint refuses", "API refuses tokens"):
+    for case in FAILURE_CASES:
         f = results.refusal_logins.get(case, {})
-        ok = f.get("first_minute", 99) <= 10 and f.get("most_in_a_later_minute", 99) <= 1
+        limit = FIRST_MINUTE_LIMIT.get(case, 10)
+        ok = f.get("first_minute", 99) <= limit and f.get("most_in_a_later_minute", 99) <= 1
         first, later = f.get("first_minute"), f.get("most_in_a_later_minute")
         out(
-            f"  {'met   ' if ok else 'MISSED'} {case}: at most 10 token requests in the first "
-            f"minute ({first}) and 1 a minute after ({later})"
+            f"  {'met   ' if ok else 'MISSED'} {case}: at most {limit} token requests in the "
+            f"first minute ({first}) and 1 a minute after ({later})"
         )
 
 
