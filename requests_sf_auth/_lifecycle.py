@@ -305,10 +305,13 @@ class TokenLifecycle:
             if self.token is token:
                 self.token = None
         if self._store is not None:
+            notes: list[_Note] = []
             with self._store.lock(self._key):
-                shared = self._shared()
+                shared = self._shared(notes)
                 if shared is None or shared.authorization == token.authorization:
                     self._store.delete(self._key)
+            for level, message in notes:
+                log.log(level, message)
         log.info(
             "%s the token for %s",
             "revoked" if revoked else "forgot the already invalid",
@@ -438,18 +441,20 @@ class TokenLifecycle:
         in place of ``stale``. Returns it, whether it was fetched here, and what to log."""
         store = self._store
         if store is None:
-            token, notes = self._fetch()
-            return token, True, notes
+            token, fetch_notes = self._fetch()
+            return token, True, fetch_notes
+        notes: list[_Note] = []
         with store.lock(self._key):
             if not force:
-                shared = self._shared()
+                shared = self._shared(notes)
                 if (
                     shared is not None
                     and (stale is None or shared.authorization != stale.authorization)
                     and not shared.is_due()
                 ):
-                    return shared, False, []
-            token, notes = self._fetch()
+                    return shared, False, notes
+            token, fetch_notes = self._fetch()
+            notes += fetch_notes
             try:
                 store.save(self._key, sealed_record(token, self._endpoint), self._ttl(token))
             except Exception as exc:
@@ -491,9 +496,26 @@ class TokenLifecycle:
         lock_wait = lock_wait if isinstance(lock_wait, (int, float)) else 0.0
         return self._endpoint.deadline * exchanges + lock_wait + 1.0
 
-    def _shared(self) -> Token | None:
-        record = self._store.load(self._key) if self._store is not None else None
-        return token_from_record(record, self._endpoint) if record is not None else None
+    def _shared(self, notes: list[_Note]) -> Token | None:
+        """The token the store holds, if it is one this client may use. A store, or a record
+        in it, that trips up the reading costs the sharing and adds a note, never the request:
+        the caller fetches a token of its own."""
+        store = self._store
+        if store is None:
+            return None
+        try:
+            record = store.load(self._key)
+            return token_from_record(record, self._endpoint) if record is not None else None
+        except Exception as exc:
+            # (Its message is not quoted: it may hold the record.)
+            notes.append(
+                self._once(
+                    "store",
+                    f"token store {store!r} raised {type(exc).__name__} reading a token; this "
+                    "process fetches one of its own",
+                )
+            )
+            return None
 
     def _ttl(self, token: Token) -> float | None:
         """How long a published token can be useful: until its expected death, if known."""

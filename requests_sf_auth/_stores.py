@@ -100,11 +100,14 @@ def _stamped(record: Record, ttl: float) -> Record:
 
 def _fresh(record: Any) -> Record | None:
     """``record`` while its stamp says it is alive; ``None`` once it has passed, and for a
-    record without one, which no store of ours wrote."""
+    record without one, which no store of ours wrote (a NaN, which JSON can hold, included:
+    no moment is after it, so it would never pass)."""
     if not isinstance(record, dict):
         return None
     expires = record.get("store_expires_at")
-    if not isinstance(expires, (int, float)) or expires <= time.time():
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)):
+        return None
+    if not expires > time.time():
         return None
     return record
 

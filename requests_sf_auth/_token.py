@@ -474,6 +474,16 @@ def sealed_record(token: Token, endpoint: TokenEndpoint) -> dict[str, Any]:
     return record
 
 
+def _seal_matches(seal: object, expected: str) -> bool:
+    """Whether a record's ``seal`` is ``expected`` (compared in constant time). Anyone who can
+    write the store can put anything there: a seal that is not a string of ASCII characters,
+    as every seal is, simply does not match (``hmac.compare_digest`` raises ``TypeError`` for a
+    string that is not ASCII, and bytes are compared here for that reason)."""
+    if not expected or not isinstance(seal, str) or not seal.isascii():
+        return False
+    return hmac.compare_digest(seal.encode("ascii"), expected.encode("ascii"))
+
+
 def token_from_record(record: Any, endpoint: TokenEndpoint) -> Token | None:
     """Rebuild a token a store published, validated exactly as a fresh answer would be (safe
     ``instance_url``, signature when enabled), once its seal proves that a holder of the
@@ -483,12 +493,11 @@ def token_from_record(record: Any, endpoint: TokenEndpoint) -> Token | None:
     if not isinstance(response, dict):
         log.warning("ignoring a token store entry that is not a token record")
         return None
-    seal = record.get("seal")
     try:
         expected = _seal(record, endpoint)
     except (TypeError, ValueError, RecursionError):  # what JSON cannot write is not ours
         expected = ""
-    if not isinstance(seal, str) or not expected or not hmac.compare_digest(seal, expected):
+    if not _seal_matches(record.get("seal"), expected):
         log.warning(
             "ignoring a token store entry not sealed with this client's secret (written by "
             "another client, an older version, or someone without the secret)"
@@ -499,12 +508,14 @@ def token_from_record(record: Any, endpoint: TokenEndpoint) -> Token | None:
     except TokenRequestError as exc:
         log.warning("ignoring an unusable token from the store: %s", exc)
         return None
+    # Sealed, so written by a holder of the secret; still, a time that is no epoch second
+    # (NaN, infinity, an int too large for a float) counts as absent rather than raise later.
     received_at, renew_after = record.get("received_at"), record.get("renew_after")
-    renew_at = monotonic_from_wall(renew_after) if isinstance(renew_after, (int, float)) else None
+    renew_at = monotonic_from_wall(renew_after) if _is_epoch(renew_after) else None
     reason = record.get("renew_reason")
     return dataclasses.replace(
         token,
-        received_at=received_at if isinstance(received_at, (int, float)) else token.received_at,
+        received_at=float(received_at) if _is_epoch(received_at) else token.received_at,
         renew_at=renew_at,
         renew_reason=reason if isinstance(reason, str) else None,
     )

@@ -151,8 +151,10 @@ MUTATIONS = [
       "tests/test_cli.py",
       "usage errors exit 1, the code of an HTTP error answer"),
     m("store-records-never-expire", "_stores.py",
-      """if not isinstance(expires, (int, float)) or expires <= time.time():""",
-      """if not isinstance(expires, (int, float)):""",
+      """if not expires > time.time():
+        return None
+    return record""",
+      """return record""",
       "tests/test_token_stores.py",
       "a store record outlives its ttl (its test belongs to the token-store work)"),
     m("repr-spelling-not-redacted", "_token.py",
@@ -445,6 +447,33 @@ def _refuse_cleartext_proxy""",
       """self._refill()""",
       "tests/test_failure_costs.py -k 'eight_threads_under_sessions or sixty_four'",
       "each thread that sees one expiry spends the allowance: threads lose requests to 401s"),
+    # -- store records (outside review 19) ---------------------------------------------------
+    m("seal-compared-as-text", "_token.py",
+      """if not expected or not isinstance(seal, str) or not seal.isascii():
+        return False
+    return hmac.compare_digest(seal.encode("ascii"), expected.encode("ascii"))""",
+      """if not expected or not isinstance(seal, str):
+        return False
+    return hmac.compare_digest(seal, expected)""",
+      "tests/test_store_failures.py -k seal_is_not_ascii",
+      "a store record's seal is compared as text: a non-ASCII seal raises TypeError"),
+    m("store-read-errors-reach-the-request", "_lifecycle.py",
+      """        except Exception as exc:
+            # (Its message is not quoted: it may hold the record.)""",
+      """        except OSError as exc:
+            # (Its message is not quoted: it may hold the record.)""",
+      "tests/test_store_failures.py -k raises_when_reading",
+      "a store whose load() raises fails every request instead of costing the sharing"),
+    m("record-times-taken-as-they-are", "_token.py",
+      """renew_at = monotonic_from_wall(renew_after) if _is_epoch(renew_after) else None""",
+      """renew_at = monotonic_from_wall(renew_after) if isinstance(renew_after, int) else None""",
+      "tests/test_store_failures.py -k no_clock",
+      "a sealed record's renew_after too large for a float raises OverflowError on reading"),
+    m("nan-expiry-lives-forever", "_stores.py",
+      """if not expires > time.time():""",
+      """if expires <= time.time():""",
+      "tests/test_hostile_input.py -k expiry_is_nan",
+      "a store record whose store_expires_at is NaN never expires"),
 ]
 # fmt: on
 

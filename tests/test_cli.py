@@ -632,6 +632,26 @@ def test_a_cache_that_cannot_be_written_costs_one_warning_and_the_command_still_
     assert not list(cache_of(home).glob("*.json"))
 
 
+def test_a_cached_record_with_a_damaged_seal_costs_one_warning_and_is_replaced(
+    salesforce_org: LocalOrg, home: Path
+) -> None:
+    env = org_env(salesforce_org)
+    assert run("request", "GET", "limits", env=env).returncode == 0
+    (token_file,) = cache_of(home).glob("*.json")
+    records = json.loads(token_file.read_text())
+    for record in records.values():
+        record["seal"] = "\u00e9" + record["seal"][1:]  # one character of damage
+    token_file.write_text(json.dumps(records))
+    damaged = run("request", "GET", "limits", env=env)
+    no_traceback(damaged)
+    assert damaged.returncode == 0, damaged.stderr
+    assert "DailyApiRequests" in json.loads(damaged.stdout)
+    (warning,) = damaged.stderr.splitlines()
+    assert warning.startswith("requests-sf-auth: warning: ignoring a token store entry not sealed")
+    assert run("request", "GET", "limits", env=env).returncode == 0
+    assert salesforce_org.token_requests == 2  # the damaged record was replaced
+
+
 # -- request ---------------------------------------------------------------------------------
 
 

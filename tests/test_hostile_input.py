@@ -235,6 +235,22 @@ def test_a_file_store_record_without_an_expiry_is_not_used(
     assert org.token_requests == 2
 
 
+def test_a_file_store_record_whose_expiry_is_nan_is_not_used(
+    salesforce_org: LocalOrg, tmp_path: Path
+) -> None:
+    from requests_sf_auth import FileTokenStore
+
+    org = salesforce_org
+    path = tmp_path / "tokens.json"
+    org.auth(token_store=FileTokenStore(path)).instance_url
+    records = json.loads(path.read_text())
+    for record in records.values():
+        record["store_expires_at"] = float("nan")  # JSON writes NaN; no moment is after it
+    path.write_text(json.dumps(records))
+    org.auth(token_store=FileTokenStore(path)).instance_url
+    assert org.token_requests == 2
+
+
 @pytest.mark.parametrize("kind", ["fifo", "endless device", "huge file", "deep json"])
 def test_a_store_file_that_is_no_token_file_costs_one_warning_and_never_hangs(
     salesforce_org: LocalOrg, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str

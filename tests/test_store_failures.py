@@ -29,6 +29,7 @@ import requests
 
 from requests_sf_auth import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
 from requests_sf_auth._stores import store_key
+from requests_sf_auth._token import _seal
 from requests_sf_auth.testing import LocalOrg
 
 from helpers import logged_warnings, run_together
@@ -131,6 +132,21 @@ def test_a_store_that_raises_when_publishing_still_gives_the_fetched_token(
     assert "OSError" in warning
 
 
+def test_a_store_that_raises_when_reading_still_gives_a_token_with_one_warning(
+    salesforce_org: LocalOrg, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BrokenStore(MemoryTokenStore):
+        """A store of someone else's whose load() breaks the promise not to raise."""
+
+        def load(self, key: str) -> dict[str, Any] | None:
+            raise RuntimeError("a bug in the store")
+
+    assert through_an_expiry(salesforce_org, BrokenStore()) == [200] * 20
+    assert salesforce_org.token_requests == 2
+    (warning,) = logged_warnings(caplog)
+    assert "RuntimeError reading a token" in warning
+
+
 # -- a corrupt store -------------------------------------------------------------------------
 
 
@@ -158,6 +174,73 @@ def test_a_corrupt_redis_entry_costs_one_warning_and_is_replaced(
     (warning,) = logged_warnings(caplog)
     assert "corrupt" in warning
     assert store.load(key) is not None
+
+
+# -- a damaged or tampered record ------------------------------------------------------------
+
+
+@pytest.fixture(params=["file", "redis"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> TokenStore:
+    """A FileTokenStore, or a RedisTokenStore on the suite's real redis-server, empty."""
+    if request.param == "file":
+        return FileTokenStore(tmp_path / "tokens.json")
+    return RedisTokenStore(request.getfixturevalue("clean_redis"))
+
+
+def rewrite_record(
+    org: LocalOrg, store: TokenStore, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Let a process of the org's client publish its token in ``store``, then ``change`` the
+    record there, as a damaged byte, or anyone who can write the store, would."""
+    with org.session(token_store=store) as sf:
+        assert sf.get("limits").status_code == 200
+    key = store_key(org.auth().token_url, org.client_id)
+    record = store.load(key)
+    assert record is not None
+    change(record)
+    store.save(key, record, None)
+
+
+@pytest.mark.parametrize("damage", ["\u00e9", "\udcff"], ids=["non-ascii", "lone surrogate"])
+def test_a_store_record_whose_seal_is_not_ascii_is_ignored_with_one_warning_and_replaced(
+    salesforce_org: LocalOrg,
+    shared_store: TokenStore,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    org = salesforce_org
+    rewrite_record(org, shared_store, lambda rec: rec.update(seal=damage + rec["seal"][1:]))
+    caplog.clear()
+    for _ in range(2):  # two processes, one after the other
+        with org.session(token_store=shared_store) as sf:
+            assert [sf.get("limits").status_code for _ in range(5)] == [200] * 5
+    assert org.token_requests == 2  # the publisher's, and one that replaced the damaged record
+    (warning,) = logged_warnings(caplog)
+    assert "not sealed with this client's secret" in warning
+
+
+@pytest.mark.parametrize("moment", [10**400, -(10**400)], ids=["huge", "hugely negative"])
+def test_a_sealed_store_record_whose_times_no_clock_can_hold_is_used_without_them(
+    salesforce_org: LocalOrg,
+    shared_store: TokenStore,
+    caplog: pytest.LogCaptureFixture,
+    moment: int,
+) -> None:
+    # Only a holder of the secret can seal a record, but an older or buggy one may write
+    # anything JSON holds; a time that is no epoch second must not break the readers.
+    org = salesforce_org
+    endpoint = org.auth()._lifecycle.endpoint
+
+    def change(record: dict[str, Any]) -> None:
+        record["received_at"] = record["renew_after"] = moment
+        record["seal"] = _seal(record, endpoint)
+
+    rewrite_record(org, shared_store, change)
+    caplog.clear()
+    with org.session(token_store=shared_store) as sf:
+        assert [sf.get("limits").status_code for _ in range(5)] == [200] * 5
+    assert org.token_requests == 1  # the record's token was used
+    assert logged_warnings(caplog) == []
 
 
 # -- a stalled Redis -------------------------------------------------------------------------
