@@ -202,6 +202,18 @@ under one of these, over https, is taken as the org's own. Government and other 
 suffixes of their own that we could not confirm: name such hosts in ``allowed_hosts``."""
 
 
+def _is_bare(url: str) -> bool:
+    """Whether ``url`` is ``scheme://host[:port]``, with a trailing ``/`` at most. An empty
+    query, fragment, user info or port counts too: ``https://host?`` + ``/services/...`` puts
+    the path in the query, and ``https://host#`` cuts it off, so requests reach ``/``."""
+    parts = urlsplit(url)
+    return (
+        parts.path in ("", "/")
+        and not any(mark in url for mark in "?#@")
+        and not parts.netloc.endswith(":")
+    )
+
+
 def trusted_instance(url: str, domain: Origin, allowed: frozenset[Origin]) -> Origin:
     """The origin of a token answer's ``instance_url``, when it may receive the token: the
     domain's own, one of ``allowed``, or https under :data:`SALESFORCE_DOMAINS`, and never
@@ -210,8 +222,7 @@ def trusted_instance(url: str, domain: Origin, allowed: frozenset[Origin]) -> Or
     or put text from the answer in front of every request. Raises ``ValueError`` with the fix
     otherwise."""
     origin = require_safe_origin(url, "instance_url")
-    parts = urlsplit(url)
-    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+    if not _is_bare(url):
         raise ValueError(
             f"instance_url {url!r} is not a bare scheme://host[:port]: it has a path, query, "
             "fragment or user info, which Salesforce never sends"
@@ -257,7 +268,7 @@ def parse_domain(domain: str) -> tuple[Origin, str]:
         ) from None
     if parts.username is not None or parts.password is not None:
         raise ValueError("domain must not contain user info ('user@'); pass credentials separately")
-    if parts.query or parts.fragment:
+    if "?" in text or "#" in text:  # (an empty one too)
         raise ValueError(f"domain {domain!r} must not have a query or fragment")
     path = parts.path.rstrip("/")
     if path not in ("", TOKEN_PATH):
@@ -331,9 +342,10 @@ def allowed_origins(hosts: Iterable[str]) -> list[Origin]:
             )
         text = host.strip() if "://" in host else "https://" + host.strip()
         origin = require_safe_origin(text, "allowed_hosts entry")
-        if urlsplit(text).path not in ("", "/"):
+        if not _is_bare(text):
             raise ValueError(
-                f"allowed_hosts entry {host!r} has a path; give a host or scheme://host:port"
+                f"allowed_hosts entry {host!r} has a path, query, fragment or user info; give "
+                "a host or scheme://host:port"
             )
         origins.append(origin)
     return origins

@@ -474,6 +474,11 @@ def _refuse_cleartext_proxy""",
       """if expires <= time.time():""",
       "tests/test_hostile_input.py -k expiry_is_nan",
       "a store record whose store_expires_at is NaN never expires"),
+    m("empty-query-in-instance-url-accepted", "_urls.py",
+      """and not any(mark in url for mark in "?#@")""",
+      """and not (parts.query or parts.fragment or "@" in parts.netloc)""",
+      "tests/test_hostile_input.py -k empty_query",
+      "an instance_url ending in '?' or '#' is taken, and requests reach '/' with the token"),
 ]
 # fmt: on
 
