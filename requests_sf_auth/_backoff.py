@@ -27,7 +27,15 @@ import requests
 from ._errors import SalesforceAuthError, TokenRequestError
 from ._transport import fresh_copy
 
-__all__ = ["DEFAULT_TOKEN_BACKOFF", "EXPIRY_BURST", "Backoff", "BackoffPolicy", "seconds"]
+__all__ = [
+    "DEFAULT_TOKEN_BACKOFF",
+    "EXPIRY_BURST",
+    "LONGEST_WAIT",
+    "Backoff",
+    "BackoffPolicy",
+    "seconds",
+    "shown_value",
+]
 
 DEFAULT_TOKEN_BACKOFF = (1.0, 60.0)
 """One second after the first failure, doubling to a minute: under a permanent failure, 6 token
@@ -42,16 +50,48 @@ API keeps rejecting cost at most 20 logins, then 60 an hour."""
 _RATE_LIMITED = frozenset({("invalid_grant", "login rate exceeded"), ("rate_limit_exceeded", None)})
 
 
-def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+LONGEST_WAIT = 86400.0
+"""The longest that a token request's connect or read timeout, a store's ``lock_timeout`` and
+the ``token_backoff`` maximum may be: a day, far beyond any answer worth waiting for. The
+timeouts add up to a fetch's deadline, and Python's timers and sockets raise
+``OverflowError`` past about 292 years (49 days on Windows), which an unbounded value would
+make every request raise; a pause's ``retry_after`` is a wait for the caller's own
+``time.sleep()``, which overflows alike."""
+
+
+def seconds(
+    name: str, value: object, *, allow_zero: bool = False, longest: float | None = None
+) -> float:
     """``value`` (a number or a ``timedelta``) as a finite number of seconds, positive unless
-    ``allow_zero``. Raises ``ValueError`` naming ``name`` otherwise."""
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
+    ``allow_zero``, and at most ``longest`` when given. Raises ``ValueError`` naming ``name``
+    otherwise."""
+    number = _as_float(value.total_seconds() if isinstance(value, timedelta) else value)
+    if not (math.isfinite(number) and (number > 0 or (allow_zero and number == 0))):
+        raise ValueError(
+            f"{name} must be a positive number of seconds or a timedelta, not {shown_value(value)}"
+        )
+    if longest is not None and number > longest:
+        raise ValueError(f"{name} must be at most {longest:g} seconds, not {shown_value(value)}")
+    return number
+
+
+def _as_float(value: object) -> float:
+    """``value`` as a float: NaN for what is not a number (a bool included), infinity for an
+    int too large for a float (``float()`` would raise ``OverflowError``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        value = math.nan
-    if math.isfinite(value) and (value > 0 or (allow_zero and value == 0)):
+        return math.nan
+    try:
         return float(value)
-    raise ValueError(f"{name} must be a positive number of seconds or a timedelta, not {value!r}")
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def shown_value(value: object) -> str:
+    """``value`` for a message: its repr, but not the thousands of digits of a huge int (whose
+    repr raises ``ValueError`` past 4,300 of them)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an int of {value.bit_length()} bits"
+    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -63,7 +103,7 @@ class BackoffPolicy:
 
     def __post_init__(self) -> None:
         seconds("token_backoff initial", self.initial)
-        seconds("token_backoff maximum", self.maximum)
+        seconds("token_backoff maximum", self.maximum, longest=LONGEST_WAIT)
         if self.initial > self.maximum:
             raise ValueError(
                 f"token_backoff initial ({self.initial:g} s) must not exceed its maximum "

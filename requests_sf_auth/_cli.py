@@ -26,6 +26,7 @@ from typing import Any, NoReturn, TextIO
 
 from . import __version__
 from ._auth import DEFAULT_API_VERSION
+from ._backoff import LONGEST_WAIT
 from ._commands.cache import cache_dir
 from ._commands.check import run_check
 from ._commands.demo import run_demo
@@ -77,8 +78,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError("not a positive number of seconds")
+    if not (math.isfinite(value) and 0 < value <= LONGEST_WAIT):
+        raise argparse.ArgumentTypeError(
+            f"not a positive number of seconds up to {LONGEST_WAIT:g} (a day)"
+        )
     return value
 
 

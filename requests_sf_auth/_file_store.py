@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._backoff import seconds
+from ._backoff import LONGEST_WAIT, seconds
 from ._stores import DEFAULT_TTL, Record, _fresh, _Health, _lifetime, _stamped
 
 if TYPE_CHECKING:
@@ -64,6 +64,22 @@ def _read_regular_file(path: Path) -> bytes:
         return file.read(_MAX_FILE + 1)[:_MAX_FILE]
 
 
+def _store_path(path: object) -> str:
+    """``path`` as the text of a file's path. ``ValueError`` for what names no file: ``None``,
+    bytes, an empty path, or one with a NUL, which every file system call would refuse with a
+    ``ValueError`` of its own, on every request."""
+    try:
+        text = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        text = None
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise ValueError(
+            "path must be the store file's path, a str or os.PathLike such as "
+            f"'/run/myapp/tokens.json', not {path!r}"
+        )
+    return text
+
+
 class FileTokenStore:
     """Shares tokens between the processes of one machine through one JSON file.
 
@@ -88,7 +104,8 @@ class FileTokenStore:
     the other clients' records in it survive; a file that cannot be written (a read-only or
     missing directory, a full disk) costs the publication only. Each process then uses a token
     of its own, the outage costs one warning, and the store is left alone for ``lock_timeout``
-    seconds. ``lock_timeout`` and ``ttl`` must be positive seconds (``ValueError`` otherwise).
+    seconds. ``path`` must name a file (a ``str`` or ``os.PathLike``), ``lock_timeout`` be
+    positive seconds up to a day and ``ttl`` positive seconds (``ValueError`` otherwise).
 
     Safe to use from any number of threads and processes.
     """
@@ -100,7 +117,8 @@ class FileTokenStore:
         lock_timeout: float | timedelta = 30.0,
         ttl: float | timedelta = DEFAULT_TTL,
     ) -> None:
-        self._setup(path, seconds("lock_timeout", lock_timeout), seconds("ttl", ttl))
+        lock_wait = seconds("lock_timeout", lock_timeout, longest=LONGEST_WAIT)
+        self._setup(_store_path(path), lock_wait, seconds("ttl", ttl))
 
     def _setup(self, path: str | os.PathLike[str], lock_timeout: float, ttl: float) -> None:
         self.path = Path(path)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from ._backoff import seconds
+from ._backoff import LONGEST_WAIT, seconds
 from ._stores import DEFAULT_TTL, Record, _fresh, _Health, _lifetime, _stamped
 
 __all__ = ["RedisTokenStore"]
@@ -84,9 +84,10 @@ class RedisTokenStore:
 
     Give it a ``redis.Redis`` client or a URL such as ``redis://cache.internal:6379/0`` (or
     ``rediss://`` for TLS). The lock is a Redis lock that expires after ``lock_timeout``
-    seconds, so a crashed holder cannot block the fleet for longer; waiters wait a second more
-    than that before going on without it. Records expire after the auth's ``ttl`` when it knows
-    the token's lifetime, else after ``ttl`` (default :data:`DEFAULT_TTL`).
+    seconds (at most a day), so a crashed holder cannot block the fleet for longer; waiters
+    wait a second more than that before going on without it. Records expire after the auth's
+    ``ttl`` when it knows the token's lifetime, else after ``ttl`` (default
+    :data:`DEFAULT_TTL`), and after a year at the latest.
 
     A client made from a URL waits at most ``lock_timeout`` for Redis to connect or answer,
     and does not retry, so a stalled server costs a token request one wait (settings in the
@@ -112,7 +113,11 @@ class RedisTokenStore:
         lock_timeout: float | timedelta = 30.0,
         ttl: float | timedelta = DEFAULT_TTL,
     ) -> None:
-        self._setup(redis_client_or_url, seconds("lock_timeout", lock_timeout), seconds("ttl", ttl))
+        self._setup(
+            redis_client_or_url,
+            seconds("lock_timeout", lock_timeout, longest=LONGEST_WAIT),
+            seconds("ttl", ttl),
+        )
 
     def _setup(self, redis_client_or_url: Any, lock_timeout: float, ttl: float) -> None:
         import redis

@@ -86,9 +86,15 @@ class TokenStore(Protocol):
     def lock(self, key: str) -> contextlib.AbstractContextManager[object]: ...
 
 
+LONGEST_RECORD = 365 * 86400.0
+"""The longest a record is kept, whatever the ``ttl``: a year. A token lives hours; a longer
+expiry, such as ``token_lifetime=1e308`` makes, would overflow Redis's milliseconds."""
+
+
 def _lifetime(ttl: float | None, default: float) -> float:
-    """How long to keep a record the auth gave ``ttl`` for: its own, or the store's default."""
-    return ttl if ttl is not None and ttl > 0 else default
+    """How long to keep a record the auth gave ``ttl`` for: its own, or the store's default,
+    and never longer than :data:`LONGEST_RECORD`."""
+    return min(ttl if ttl is not None and ttl > 0 else default, LONGEST_RECORD)
 
 
 def _stamped(record: Record, ttl: float) -> Record:

@@ -23,7 +23,7 @@ from urllib.parse import quote, quote_plus
 import requests
 from oauthlib.oauth2 import MissingTokenError, OAuth2Error
 
-from ._backoff import seconds
+from ._backoff import LONGEST_WAIT, seconds, shown_value
 from ._errors import TokenRequestError, TokenRevocationError, hint_for
 from ._grants import Grant, GrantRequest
 from ._secrets import SecretForm, SecretMapping, SecretText
@@ -190,9 +190,10 @@ class TokenEndpoint:
     :class:`~requests_sf_auth._grants.Grant` (which holds the credentials; its repr never shows
     them), and the options every flow shares.
 
-    Validates itself: ``scope`` must be a string or ``None``, ``timeout`` positive, finite
-    seconds or a (connect, read) pair of them, and ``verify_signature`` needs a flow with a
-    client secret. Anything else raises ``ValueError`` naming the argument and the fix.
+    Validates itself: ``scope`` must be a string or ``None``, ``timeout`` positive seconds
+    up to :data:`~requests_sf_auth._backoff.LONGEST_WAIT` (a day) or a (connect, read) pair of
+    them, and ``verify_signature`` needs a flow with a client secret. Anything else raises
+    ``ValueError`` naming the argument and the fix.
     """
 
     url: str
@@ -247,18 +248,25 @@ class TokenEndpoint:
 
 
 def _checked_timeout(timeout: object) -> Timeout:
-    problem = (
-        f"timeout must be a positive, finite number of seconds or a (connect, read) pair, "
-        f"not {timeout!r}: a token request without a timeout can hang forever"
-    )
     try:
         if isinstance(timeout, tuple) and len(timeout) == 2:
-            return (seconds("timeout", timeout[0]), seconds("timeout", timeout[1]))
-        if isinstance(timeout, (int, float)):
-            return seconds("timeout", timeout)
+            checked: Timeout = (seconds("timeout", timeout[0]), seconds("timeout", timeout[1]))
+        elif isinstance(timeout, (int, float)):
+            checked = seconds("timeout", timeout)
+        else:
+            raise ValueError(timeout)
     except ValueError:
-        pass
-    raise ValueError(problem)
+        raise ValueError(
+            f"timeout must be a positive, finite number of seconds or a (connect, read) pair, "
+            f"not {shown_value(timeout)}: a token request without a timeout can hang forever"
+        ) from None
+    longest = max(checked) if isinstance(checked, tuple) else checked
+    if longest > LONGEST_WAIT:
+        raise ValueError(
+            f"timeout must be at most {LONGEST_WAIT:g} seconds (a day) for the connect and "
+            f"for the read, not {timeout!r}: no token answer is worth a longer wait"
+        )
+    return checked
 
 
 def scope_text(scope: object) -> str | None:

@@ -36,7 +36,7 @@ __all__ = [
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a password
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOGIN_DOMAINS = frozenset({"login.salesforce.com", "test.salesforce.com"})
-_API_VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?")
+_API_VERSION = re.compile(r"v?([0-9]+)(?:\.([0-9]+))?")  # ASCII: \d takes any script's digits
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\]")
 # What urljoin strips before it parses a reference (WHATWG: C0 controls and space around it,
 # tab and newlines anywhere), so a check must look at the reference after the same steps.
@@ -326,11 +326,16 @@ def api_version(value: object) -> str:
     return f"{match.group(1)}.{match.group(2) or '0'}"
 
 
-def allowed_origins(hosts: Iterable[str]) -> list[Origin]:
+def allowed_origins(hosts: object) -> list[Origin]:
     """The ``allowed_hosts`` argument as origins: host names (https on 443 is assumed) or
     ``scheme://host[:port]``; a single string is one host. ``ValueError`` for anything else."""
     if isinstance(hosts, str):
         hosts = [hosts]
+    if isinstance(hosts, (bytes, bytearray)) or not isinstance(hosts, Iterable):
+        raise ValueError(
+            f"allowed_hosts must be a host name or a list of them, such as "
+            f"['acme--c.vf.force.com'], not {hosts!r}; leave it out to allow none"
+        )
     origins = []
     for host in hosts:
         if not isinstance(host, str) or not host.strip():

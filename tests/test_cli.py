@@ -479,6 +479,7 @@ def test_secret_comes_from_a_file_or_stdin(salesforce_org: LocalOrg, tmp_path: P
         ({}, ["nonsense"], "invalid choice"),
         ({}, ["token", "--timeout", "0"], "--timeout"),
         ({}, ["token", "--api-version", "latest"], "--api-version"),
+        ({}, ["token", "--api-version", "\u0666\u0667"], "--api-version"),
     ],
 )
 def test_usage_errors_are_one_line_naming_the_setting_with_exit_code_2(
@@ -488,6 +489,19 @@ def test_usage_errors_are_one_line_naming_the_setting_with_exit_code_2(
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert names in result.stderr
+
+
+def test_a_timeout_of_up_to_a_day_works_and_a_longer_one_is_a_usage_error(
+    salesforce_org: LocalOrg,
+) -> None:
+    env = org_env(salesforce_org)
+    longest = run("request", "GET", "limits", "--timeout", "86400", env=env)
+    assert longest.returncode == 0, longest.stderr
+    longer = run("request", "GET", "limits", "--timeout", "1e10", env=env)
+    no_traceback(longer)
+    assert longer.returncode == 2
+    assert "--timeout" in longer.stderr
+    assert "86400" in longer.stderr
 
 
 # -- the token cache -------------------------------------------------------------------------

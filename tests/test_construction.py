@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from requests_sf_auth import FileTokenStore, RedisTokenStore, SalesforceAuth
 from requests_sf_auth.testing import LocalOrg
+
+from helpers import run_together
 
 ID, SECRET = "3MVG9client", "s3cr3t-value-123"
 
@@ -65,7 +69,16 @@ def test_invalid_domain_fails_at_construction_with_a_clear_value_error(
         ({"timeout": 0}, "timeout must be a positive, finite"),
         ({"timeout": float("inf")}, "timeout must be a positive, finite"),
         ({"timeout": (5, None)}, "timeout must be a positive, finite"),
+        ({"timeout": 10**400}, "timeout must be a positive, finite"),
+        ({"timeout": 1e10}, r"timeout must be at most 86400 seconds \(a day\)"),
+        ({"timeout": (5, 86401)}, r"timeout must be at most 86400 seconds \(a day\)"),
+        ({"token_lifetime": "7200"}, "token_lifetime must be a positive .*, not '7200'"),
+        ({"token_lifetime": 10**400}, "token_lifetime must be a positive"),
         ({"api_version": "latest"}, "api_version"),
+        ({"api_version": "\u0666\u0667"}, "api_version '\u0666\u0667' is not a version"),
+        ({"allowed_hosts": None}, r"allowed_hosts must be a host name or a list of them"),
+        ({"allowed_hosts": 5}, r"allowed_hosts must be a host name or a list of them"),
+        ({"allowed_hosts": b"files.example.com"}, r"allowed_hosts must be a host name or"),
         ({"allowed_hosts": ["http://files.example.com"]}, "plain http"),
         ({"allowed_hosts": ["https://files.example.com/path"]}, "has a path"),
         ({"allowed_hosts": ["files.example.com?"]}, "query"),
@@ -77,6 +90,7 @@ def test_invalid_domain_fails_at_construction_with_a_clear_value_error(
         ({"token_backoff": (0, 60)}, "token_backoff initial must be a positive"),
         ({"token_backoff": (1, float("nan"))}, "token_backoff maximum must be a positive"),
         ({"token_backoff": (10, 5)}, r"initial \(10 s\) must not exceed its maximum \(5 s\)"),
+        ({"token_backoff": (1, 1e308)}, "token_backoff maximum must be at most 86400 seconds"),
         ({"verify_signature": "false"}, "verify_signature must be True or False, not 'false'"),
         ({"revoke_on_exit": "false"}, "revoke_on_exit must be True or False"),
         ({"introspect": "no"}, "introspect must be True or False"),
@@ -91,6 +105,23 @@ def test_invalid_arguments_fail_at_construction_naming_the_argument(
     args: dict[str, object] = {"client_id": ID, "client_secret": SECRET, **kwargs}
     with pytest.raises(ValueError, match=message):
         SalesforceAuth("https://acme.my.salesforce.com", **args)  # type: ignore[arg-type]
+
+
+def test_timeouts_up_to_a_day_work_from_many_threads_and_longer_ones_are_refused(
+    salesforce_org: LocalOrg, tmp_path: Path
+) -> None:
+    # Waits add up (connect and read, introspection, the store's lock) to what a thread
+    # waiting for another's token request waits at most; past a limit, Python's timers raise
+    # OverflowError in every request, so the longest is checked at construction.
+    store = FileTokenStore(tmp_path / "tokens.json", lock_timeout=86400)
+    auth = salesforce_org.auth(timeout=(86400, 86400), introspect=True, token_store=store)
+    with salesforce_org.session(auth) as sf:
+        assert run_together(6, lambda: sf.get("limits").status_code) == [200] * 6
+    assert salesforce_org.token_requests == 1
+    with pytest.raises(ValueError, match="timeout must be at most 86400 seconds"):
+        salesforce_org.auth(timeout=(86400, 86400.5))
+    with pytest.raises(ValueError, match="lock_timeout must be at most 86400 seconds"):
+        FileTokenStore(tmp_path / "tokens.json", lock_timeout=86400.5)
 
 
 def test_secret_is_not_echoed_in_construction_errors() -> None:

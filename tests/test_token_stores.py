@@ -341,6 +341,45 @@ def test_store_durations_that_are_not_positive_seconds_are_refused_naming_them(
         make(tmp_path / "tokens.json")
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda path: FileTokenStore(path, lock_timeout=1e10),
+        lambda path: RedisTokenStore("redis://127.0.0.1:1/0", lock_timeout=86401),
+    ],
+    ids=["file", "redis"],
+)
+def test_a_lock_timeout_longer_than_a_day_is_refused_naming_the_longest(
+    tmp_path: Path, make: Callable[[Path], TokenStore]
+) -> None:
+    # Longer, the wait of a thread for another's token request overflows Python's timers.
+    with pytest.raises(ValueError, match=r"^lock_timeout must be at most 86400 seconds"):
+        make(tmp_path / "tokens.json")
+
+
+@pytest.mark.parametrize("path", [None, b"/tmp/tokens.json", "", "tokens\x00.json"])
+def test_a_file_store_path_that_names_no_file_is_refused_at_construction(path: Any) -> None:
+    with pytest.raises(ValueError, match=r"^path must be the store file's path"):
+        FileTokenStore(path)
+
+
+@pytest.mark.parametrize("option", ["store ttl", "token_lifetime"])
+def test_a_record_lifetime_beyond_what_redis_holds_is_cut_to_a_year_and_shared(
+    salesforce_org: LocalOrg, clean_redis: str, caplog: pytest.LogCaptureFixture, option: str
+) -> None:
+    if option == "store ttl":
+        store, extra = RedisTokenStore(clean_redis, ttl=1e308), {}
+    else:
+        store, extra = RedisTokenStore(clean_redis), {"token_lifetime": 1e308}
+    first = salesforce_org.auth(token_store=store, **extra)
+    first.instance_url
+    salesforce_org.auth(token_store=store, **extra).instance_url
+    assert salesforce_org.token_requests == 1  # the second auth took the first one's token
+    assert logged_warnings(caplog) == []
+    key = store_key(first.token_url, first.client_id)
+    assert 0 < redis.Redis.from_url(clean_redis).pttl(key) <= 365 * 86400 * 1000
+
+
 # -- Redis in other processes and on slow networks -------------------------------------------
 
 REDIS_PASSWORD = "redis-password-never-in-cleartext"

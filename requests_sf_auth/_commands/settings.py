@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._auth import DEFAULT_API_VERSION, SalesforceAuth
+from .._backoff import LONGEST_WAIT
 from .._jwt_auth import SalesforceJWTAuth
 from .._stores import TokenStore
 from .._urls import parse_domain
@@ -100,7 +101,8 @@ def make_auth(args: argparse.Namespace, creds: Credentials) -> SalesforceAuth:
         # may take beats a token request of our own.
         # JWT tokens belong to a user: each has a cache entry of its own.
         principal = creds.client_id + (f"\n{creds.username}" if creds.username else "")
-        store = open_cache(token_url, principal, lock_timeout=2 * args.timeout + 5)
+        lock_wait = min(2 * args.timeout + 5, LONGEST_WAIT)
+        store = open_cache(token_url, principal, lock_timeout=lock_wait)
     try:
         if creds.client_secret is None:
             return SalesforceJWTAuth(
