@@ -21,11 +21,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import requests
 
-from ._backoff import EXPIRY_BURST, Backoff, BackoffPolicy, retry_later
+from ._backoff import EXPIRY_BURST, LONGEST_WAIT, Backoff, BackoffPolicy, retry_later
 from ._errors import SalesforceAuthError, TokenRequestError
 from ._stores import TokenStore, store_key
 from ._token import (
@@ -63,6 +63,11 @@ _Note = tuple[int, str]  # a log level and a message, logged once the fetch has 
 
 _INTERRUPTED = KeyboardInterrupt("the token request was interrupted")
 _BACKGROUND = -1  # the leader of a background renewal, until its thread runs
+
+
+def _is_wait(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is a number of seconds to wait: not negative, not NaN, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 class _Flight:
@@ -493,7 +498,9 @@ class TokenLifecycle:
         and the store's lock, each with its own deadline."""
         exchanges = 2 if self._policy.introspect else 1
         lock_wait = getattr(self._store, "lock_timeout", 0.0) if self._store is not None else 0.0
-        lock_wait = lock_wait if isinstance(lock_wait, (int, float)) else 0.0
+        # A store of someone else's may say anything: a wait past LONGEST_WAIT would overflow
+        # the timers of the threads that wait for this fetch.
+        lock_wait = min(lock_wait, LONGEST_WAIT) if _is_wait(lock_wait) else 0.0
         return self._endpoint.deadline * exchanges + lock_wait + 1.0
 
     def _shared(self, notes: list[_Note]) -> Token | None:

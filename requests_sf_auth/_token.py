@@ -248,18 +248,12 @@ class TokenEndpoint:
 
 
 def _checked_timeout(timeout: object) -> Timeout:
-    try:
-        if isinstance(timeout, tuple) and len(timeout) == 2:
-            checked: Timeout = (seconds("timeout", timeout[0]), seconds("timeout", timeout[1]))
-        elif isinstance(timeout, (int, float)):
-            checked = seconds("timeout", timeout)
-        else:
-            raise ValueError(timeout)
-    except ValueError:
+    checked = _timeout_seconds(timeout)
+    if checked is None:
         raise ValueError(
             f"timeout must be a positive, finite number of seconds or a (connect, read) pair, "
             f"not {shown_value(timeout)}: a token request without a timeout can hang forever"
-        ) from None
+        )
     longest = max(checked) if isinstance(checked, tuple) else checked
     if longest > LONGEST_WAIT:
         raise ValueError(
@@ -267,6 +261,19 @@ def _checked_timeout(timeout: object) -> Timeout:
             f"for the read, not {timeout!r}: no token answer is worth a longer wait"
         )
     return checked
+
+
+def _timeout_seconds(timeout: object) -> Timeout | None:
+    """``timeout`` as positive, finite seconds, one number or a (connect, read) pair; ``None``
+    for anything else."""
+    try:
+        if isinstance(timeout, tuple) and len(timeout) == 2:
+            return (seconds("timeout", timeout[0]), seconds("timeout", timeout[1]))
+        if isinstance(timeout, (int, float)):
+            return seconds("timeout", timeout)
+    except ValueError:
+        pass
+    return None
 
 
 def scope_text(scope: object) -> str | None:

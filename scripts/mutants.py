@@ -533,6 +533,11 @@ def _refuse_cleartext_proxy""",
       """return ttl if ttl is not None and ttl > 0 else default""",
       "tests/test_token_stores.py -k beyond_what_redis",
       "token_lifetime=1e308 overflows Redis's expiry: the token is never shared"),
+    m("custom-lock-timeout-unbounded", "_lifecycle.py",
+      """lock_wait = min(lock_wait, LONGEST_WAIT) if _is_wait(lock_wait) else 0.0""",
+      """lock_wait = lock_wait if isinstance(lock_wait, (int, float)) else 0.0""",
+      "tests/test_store_failures.py -k no_timer",
+      "a custom store's lock_timeout of 1e10 or NaN makes threads waiting for a fetch fail"),
 ]
 # fmt: on
 

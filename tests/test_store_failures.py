@@ -147,6 +147,21 @@ def test_a_store_that_raises_when_reading_still_gives_a_token_with_one_warning(
     assert "RuntimeError reading a token" in warning
 
 
+@pytest.mark.parametrize("lock_timeout", [1e10, float("nan")])
+def test_a_store_whose_lock_timeout_no_timer_can_wait_still_serves_threads_that_wait(
+    salesforce_org: LocalOrg, lock_timeout: float
+) -> None:
+    class OddStore(MemoryTokenStore):
+        """A store of someone else's: the protocol leaves lock_timeout to each store."""
+
+    store = OddStore()
+    store.lock_timeout = lock_timeout  # type: ignore[attr-defined]
+    salesforce_org.token_delay = 0.3  # so that the other threads wait for the first one's fetch
+    with salesforce_org.session(token_store=store) as sf:
+        assert run_together(6, lambda: sf.get("limits").status_code) == [200] * 6
+    assert salesforce_org.token_requests == 1
+
+
 # -- a corrupt store -------------------------------------------------------------------------
 
 
