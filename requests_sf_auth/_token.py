@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
-from urllib.parse import quote, quote_plus
 
 import requests
 from oauthlib.oauth2 import MissingTokenError, OAuth2Error
@@ -26,6 +25,7 @@ from oauthlib.oauth2 import MissingTokenError, OAuth2Error
 from ._backoff import LONGEST_WAIT, seconds, shown_value
 from ._errors import TokenRequestError, TokenRevocationError, hint_for
 from ._grants import Grant, GrantRequest
+from ._redaction import MIN_SOUGHT, SECRET_FIELDS, redact
 from ._secrets import SecretForm, SecretMapping, SecretText
 from ._transport import Answer, Timeout, overall, post_form
 from ._urls import Origin, trusted_instance
@@ -49,22 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SECRET_FIELDS = frozenset({"access_token", "signature", "refresh_token", "id_token"})
-"""Token-response fields that are credentials, or derived from one, and never shown."""
-
 _SNIPPET_CHARS = 200
 _HEADER_SAFE = re.compile(r"[!-~]{1,4096}")  # printable ASCII, no spaces: a header value
-# A credential field and its value, as JSON (a string with escapes in it, perhaps cut off),
-# a form or a query string write it.
-_SECRET_VALUE = re.compile(
-    r"""(["']?(?:FIELDS)["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|[^\s,&}]*)""".replace(
-        "FIELDS", "|".join(sorted({*SECRET_FIELDS, "client_secret", "assertion"}))
-    ),
-    re.IGNORECASE,
-)
-# Shorter values of credential fields are masked where they stand, not looked for elsewhere:
-# nothing that short is a credential, and masking it everywhere would garble the message.
-_MIN_SOUGHT = 8
 
 
 def monotonic_from_wall(wall: float) -> float:
@@ -78,51 +64,13 @@ def wall_from_monotonic(moment: float) -> float:
     return time.time() + (moment - time.monotonic())
 
 
-def redact(text: str, *secrets: str) -> str:
-    """``text`` with the value of any credential-named field (``access_token``, ``signature``,
-    ``client_secret``...) masked as ``***``, and each of ``secrets`` and each such value masked
-    wherever else it occurs too: as is, form- or URL-encoded, or escaped in a JSON string or
-    in Python's repr(). For quoting server answers in messages."""
-    found = (_unquoted(match.group(2)) for match in _SECRET_VALUE.finditer(text))
-    sought = {*filter(None, secrets), *(v for v in found if len(v) >= _MIN_SOUGHT)}
-    forms = {form for secret in sought for form in _spellings(secret)}
-    for form in sorted(forms, key=len, reverse=True):  # a longer spelling may hold a shorter
-        text = text.replace(form, "***")
-    return _SECRET_VALUE.sub(r"\1***", text)
-
-
-def _spellings(secret: str) -> set[str]:
-    # An answer may hold a lone surrogate (JSON can escape one), which UTF-8 cannot encode.
-    # repr() is how str() quotes a string inside a list or a dict, as a field that should be
-    # a string but is not gets quoted; str's own, since a SecretText's repr() hides it.
-    return {
-        secret,
-        quote_plus(secret, errors="surrogatepass"),
-        quote(secret, safe="", errors="surrogatepass"),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        str.__repr__(secret)[1:-1],
-    } - {""}
-
-
-def _unquoted(value: str) -> str:
-    """A field value as :data:`_SECRET_VALUE` found it, without its JSON quoting."""
-    if not value.startswith('"'):
-        return value
-    try:
-        decoded = json.loads(value)
-    except (ValueError, RecursionError):  # cut off, or broken: its text as it stands
-        return value.strip('"')
-    return decoded if isinstance(decoded, str) else value
-
-
 def _credentials_in(payload: dict[str, Any] | None) -> tuple[str, ...]:
     """The string values of an answer's credential fields, to be masked wherever else the
     answer is quoted."""
     if payload is None:
         return ()
     values = (payload.get(name) for name in sorted(SECRET_FIELDS))
-    return tuple(SecretText(v) for v in values if isinstance(v, str) and len(v) >= _MIN_SOUGHT)
+    return tuple(SecretText(v) for v in values if isinstance(v, str) and len(v) >= MIN_SOUGHT)
 
 
 @dataclass(frozen=True, repr=False)

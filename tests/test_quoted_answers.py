@@ -6,7 +6,10 @@ specifications.)"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import re
 
 import pytest
 import requests
@@ -58,6 +61,44 @@ def test_the_secret_is_masked_when_the_answer_echoes_it_json_escaped(
     shown = refusal(org, 502, f"<html><p>Bad gateway: {echo}</p></html>".encode())
     assert "***" in shown
     assert "ssssssss" not in shown
+
+
+def test_an_error_page_in_utf16_echoing_the_secret_shows_it_in_no_spelling(
+    salesforce_org: LocalOrg,
+) -> None:
+    # UTF-16 read as UTF-8: a NUL beside each character, which repr() shows as \x00.
+    org = salesforce_org
+    page = f"<html><p>Bad request: client_secret {org.client_secret}</p></html>"
+    shown = refusal(org, 500, page.encode("utf-16-le"))
+    assert "HTTP 500" in shown
+    assert "***" in shown
+    assert org.client_secret[:16] not in shown.replace("\\x00", "")
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2])
+def test_an_error_page_echoing_the_form_in_base64_shows_no_secret(
+    salesforce_org: LocalOrg, offset: int
+) -> None:
+    # As an API gateway's debug page shows a request body: base64, the secret at any offset.
+    org = salesforce_org
+    form = "x" * offset + f"client_secret={org.client_secret}"
+    encoded = base64.b64encode(form.encode()).decode()
+    shown = refusal(org, 502, f"<pre>body: {encoded}</pre>".encode())
+    assert "body: " in shown
+    decoded = " ".join(map(_decoded, re.findall(r"[A-Za-z0-9+/]{8,}={0,2}", shown)))
+    secret = org.client_secret
+    assert not any(secret[i : i + 8] in decoded for i in range(len(secret) - 8))
+
+
+def _decoded(text: str) -> str:
+    """What any run of base64 in ``text`` says, whatever offset it was cut at."""
+    said = []
+    for start in range(4):
+        chunk = text[start:]
+        chunk = chunk[: len(chunk) // 4 * 4]
+        with contextlib.suppress(ValueError):
+            said.append(base64.b64decode(chunk).decode("utf-8", "replace"))
+    return " ".join(said)
 
 
 @pytest.mark.parametrize(
