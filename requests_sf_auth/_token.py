@@ -254,7 +254,13 @@ def request_token(endpoint: TokenEndpoint, session: requests.Session) -> Token:
     (see :func:`~requests_sf_auth._transport.post_form`).
     """
     prepared = endpoint.grant.prepare(endpoint.scope)
-    answer = post_form(session, endpoint.url, prepared.body, endpoint.timeout)
+    answer = post_form(
+        session,
+        endpoint.url,
+        prepared.body,
+        endpoint.timeout,
+        secrets=(*prepared.secrets, *endpoint.secrets),
+    )
     return _parse(answer, prepared, endpoint)
 
 
@@ -285,7 +291,13 @@ def introspect_token(
             "client_secret": endpoint.client_secret,
         }
     )
-    answer = post_form(session, endpoint.introspect_url, form, endpoint.timeout)
+    answer = post_form(
+        session,
+        endpoint.introspect_url,
+        form,
+        endpoint.timeout,
+        secrets=(token.access_token, *endpoint.secrets),
+    )
     payload = _json_object(answer.text) if answer.status == 200 else None
     if payload is None:
         raise TokenRequestError(
@@ -315,7 +327,13 @@ def revoke_token(endpoint: TokenEndpoint, session: requests.Session, token: Toke
     no longer valid (``invalid_token``); raises :class:`TokenRevocationError` otherwise, and
     ``requests`` exceptions when the org is unreachable."""
     form = SecretForm.encode_fields({"token": token.access_token})
-    answer = post_form(session, endpoint.revoke_url, form, endpoint.timeout)
+    answer = post_form(
+        session,
+        endpoint.revoke_url,
+        form,
+        endpoint.timeout,
+        secrets=(token.access_token, *endpoint.secrets),
+    )
     if answer.status == 200:
         return True
     payload = _json_object(answer.text) or {}

@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +32,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
 
+from ._errors import SalesforceAuthError
+from ._redaction import redact
 from ._secrets import SecretForm, SecretText
 
 __all__ = [
@@ -363,13 +365,29 @@ def _no_auth(r: requests.PreparedRequest) -> requests.PreparedRequest:
     return r
 
 
-def post_form(session: requests.Session, url: str, form: SecretForm, timeout: Timeout) -> Answer:
+def post_form(
+    session: requests.Session,
+    url: str,
+    form: SecretForm,
+    timeout: Timeout,
+    *,
+    secrets: Iterable[str],
+) -> Answer:
     """POST ``form`` to ``url`` through ``session`` and read the answer within ``timeout``'s
     overall deadline. Never follows redirects: a 307 would carry the secret elsewhere.
 
     Raises ``requests`` exceptions for failures of the exchange, as fresh copies without the
     request (whose body holds the client secret), and ``requests.Timeout`` when the deadline
-    passes. TLS is verified as ``session.verify`` says; left at its default (``True``),
+    passes. Their message is the original's with ``secrets``, the credentials ``form``
+    carries, redacted (see :func:`~requests_sf_auth._redaction.redact`): a server may echo the
+    form where http.client or urllib3 quote it, in a status line they refuse, say. Anything
+    else a transport of the user's raises becomes a
+    :class:`~requests_sf_auth.SalesforceAuthError` naming its class, as redacted. The original
+    is neither the cause nor the context of what is raised: a traceback would print its
+    message unredacted, and error trackers record its frames' locals, the request among
+    them; its class and its redacted message are all that is kept.
+
+    TLS is verified as ``session.verify`` says; left at its default (``True``),
     ``REQUESTS_CA_BUNDLE`` applies as usual, while a CA bundle set on the session explicitly
     wins over it, unlike in plain requests. A plain-http exchange (a loopback org) never goes
     through a proxy from the environment, which would read the secret; proxies set on
@@ -410,7 +428,13 @@ def post_form(session: requests.Session, url: str, form: SecretForm, timeout: Ti
             if watchdog.expired:  # some urllib3 versions end a cut-off body quietly
                 raise requests.Timeout("cut off by the watchdog")
         except requests.RequestException as exc:
-            failure = fresh_copy(exc, str(exc))
+            failure = fresh_copy(exc, redact(str(exc), *secrets))
+        except Exception as exc:
+            # A token_session's own adapter may raise anything, with any text.
+            failure = SalesforceAuthError(
+                f"the exchange with {url} failed: {type(exc).__name__}: "
+                f"{redact(str(exc), *secrets)}"
+            )
         if watchdog.expired:
             failure = requests.Timeout(
                 f"{url} sent no complete answer within {deadline:g} s (the token request's "

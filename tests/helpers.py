@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -104,3 +106,57 @@ def scripted_instance(answers: list[Scripted]) -> Iterator[tuple[str, list[dict[
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def raw_echo(answer: Callable[[bytes], bytes]) -> Iterator[tuple[str, list[bytes]]]:
+    """A TCP server on 127.0.0.1 that reads each HTTP request (head and body, by its
+    Content-Length) and writes back ``answer(body)`` as raw bytes, then hangs up: for answers
+    no HTTP server library would send, such as a status line echoing the request. Yields its
+    URL and the bodies it received, in order."""
+    received: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the accept timed out, or the listener is closed
+                continue
+            with connection, contextlib.suppress(OSError):  # a client that hung up first
+                connection.settimeout(5)
+                data = _read_until(connection, lambda d: b"\r\n\r\n" in d)
+                head, _, body = data.partition(b"\r\n\r\n")
+                found = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                length = int(found.group(1)) if found else 0
+                body = _read_until(connection, lambda d, n=length: len(d) >= n, body)
+                received.append(body)
+                connection.sendall(answer(body))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
+    finally:
+        stopping.set()
+        thread.join(5)
+        listener.close()
+
+
+def _read_until(
+    connection: socket.socket, done: Callable[[bytes], bool], data: bytes = b""
+) -> bytes:
+    while not done(data):
+        chunk = connection.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("the client hung up")
+        data += chunk
+    return data
+
+
+def status_line_echoing_the_form(body: bytes) -> bytes:
+    """A gateway's block line in place of a status line, listing the form's values."""
+    values = b" ".join(pair.partition(b"=")[2] for pair in body.split(b"&"))
+    return b"BLOCKED " + values + b"\r\n\r\n"

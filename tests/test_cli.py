@@ -23,7 +23,7 @@ import pytest
 from requests_sf_auth import __version__
 from requests_sf_auth.testing import LocalOrg
 
-from helpers import wait_for
+from helpers import raw_echo, status_line_echoing_the_form, wait_for
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 SECRET_LOOKING = "Sup3rS3cretValue"
@@ -373,6 +373,17 @@ def test_token_json_reports_errors_as_json(
         assert report["error_description"] == "invalid client credentials"
         assert "Consumer Secret" in report["hint"]
     assert salesforce_org.client_secret not in result.stderr
+
+
+def test_a_status_line_echoing_the_form_keeps_the_secret_off_token_json_stderr() -> None:
+    secret = "A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8A9B0C1D2E3F4"
+    with raw_echo(status_line_echoing_the_form) as (url, _):
+        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": secret}
+        result = run("token", "--json", "-v", env=env)
+    assert result.returncode == 3
+    report = json.loads(result.stderr.splitlines()[-1])
+    assert "BadStatusLine" in report["message"]
+    assert secret not in result.stdout + result.stderr
 
 
 def test_verbose_shows_the_librarys_log_without_secrets_or_tokens(

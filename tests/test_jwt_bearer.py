@@ -9,6 +9,7 @@ import pickle
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -24,7 +25,13 @@ from requests_sf_auth import (
 )
 from requests_sf_auth.testing import KeyPair, LocalOrg, generate_key_pair
 
-from helpers import once_resumed, run_together, wait_for
+from helpers import (
+    once_resumed,
+    raw_echo,
+    run_together,
+    status_line_echoing_the_form,
+    wait_for,
+)
 
 USER = "integration@acme.example"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -404,6 +411,20 @@ def test_the_key_and_the_assertion_never_appear_in_reprs_errors_logs_or_tracebac
         assert not [line for line in key_lines if line in text], text
         assert "BEGIN PRIVATE KEY" not in text
     assert "***" in str(excinfo.value)  # the echoed assertion was there, masked
+
+
+def test_a_status_line_echoing_the_form_leaves_the_assertion_out_of_the_error(
+    salesforce_key_pair: KeyPair, sf_log: pytest.LogCaptureFixture
+) -> None:
+    with raw_echo(status_line_echoing_the_form) as (url, received):
+        auth = SalesforceJWTAuth(url, "3MVG9app", USER, salesforce_key_pair.private_key)
+        with pytest.raises(requests.ConnectionError) as excinfo:
+            auth.fetch_token()
+    (assertion,) = [dict(parse_qsl(body.decode()))["assertion"] for body in received]
+    shown = "".join(traceback.format_exception(excinfo.value)) + sf_log.text
+    assert "BadStatusLine" in shown
+    assert assertion not in shown
+    assert assertion.split(".")[2] not in shown  # not even its signature
 
 
 def _traceback_locals(error: BaseException) -> list[str]:

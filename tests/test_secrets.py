@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import traceback
+from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
-from requests_sf_auth import SalesforceAuth, TokenRequestError
+from requests_sf_auth import SalesforceAuth, SalesforceAuthError, TokenRequestError
 from requests_sf_auth.testing import TOKEN_FAILURES, LocalOrg
+
+from helpers import raw_echo, status_line_echoing_the_form
 
 
 def test_reprs_never_show_the_secret_or_the_token(salesforce_org: LocalOrg) -> None:
@@ -82,3 +87,51 @@ def test_connection_errors_do_not_carry_the_secret() -> None:
     with pytest.raises(requests.ConnectionError) as excinfo:
         auth.instance_url
     assert "top-secret-value" not in str(excinfo.value)
+
+
+def test_a_status_line_echoing_the_form_leaves_the_secret_out_of_errors_pauses_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A gateway's block line where the status line belongs: http.client quotes it in the
+    # BadStatusLine that requests wraps in a ConnectionError.
+    secret = "A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8A9B0C1D2E3F4"
+    caplog.set_level(logging.DEBUG)  # every logger, urllib3's too
+    with raw_echo(status_line_echoing_the_form) as (url, received):
+        auth = SalesforceAuth(url, "3MVG9cid", secret, token_backoff=(30, 30))
+        errors = []
+        for _ in range(2):  # the token request, then a fail-fast error during the pause
+            with pytest.raises(requests.ConnectionError) as excinfo:
+                requests.get(url + "/services/data/v67.0/limits", auth=auth, timeout=5)
+            errors.append(excinfo.value)
+    assert len(received) == 1
+    assert "BadStatusLine" in str(errors[0])  # what went wrong is still said...
+    assert "***" in str(errors[0])  # ...and the echoed secret masked
+    assert errors[1].retry_after is not None
+    for error in errors:
+        shown = "".join(traceback.format_exception(error))  # a cause would print here
+        assert secret not in f"{shown} {error!r} {error.args}"
+        assert error.__cause__ is None
+        assert error.request is None
+    assert "token request to" in caplog.text
+    assert secret not in caplog.text
+
+
+def test_an_error_of_a_token_sessions_own_adapter_becomes_an_auth_error_without_the_secret(
+    salesforce_org: LocalOrg,
+) -> None:
+    class Quoting(HTTPAdapter):
+        """A transport of the user's that quotes what it could not send."""
+
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            body = request.body
+            assert isinstance(body, bytes)
+            raise RuntimeError(f"cannot send {body.decode()}")
+
+    token_session = requests.Session()
+    token_session.mount("http://", Quoting())
+    auth = salesforce_org.auth(token_session=token_session)
+    with pytest.raises(SalesforceAuthError, match="RuntimeError: cannot send") as excinfo:
+        auth.fetch_token()
+    shown = "".join(traceback.format_exception(excinfo.value))
+    assert "client_credentials" in shown
+    assert salesforce_org.client_secret not in shown
