@@ -11,11 +11,16 @@ headers phase through :class:`DeadlineAdapter`, which the plugin mounts on its o
 session, and puts in place of requests' stock ``HTTPAdapter`` for the exchange on a
 ``token_session`` of the user's. An adapter of another class is the user's own transport: it
 is used as it is, and its headers phase is bounded per read only.
+
+The same connections keep urllib3 from quoting header lines it cannot parse in its own log
+(see :class:`_QuietHeadersResponse`): a broken gateway may echo the form there. On a transport
+of the user's own, urllib3 logs them as usual.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import socket
 import threading
@@ -178,6 +183,21 @@ with contextlib.suppress(AttributeError, RuntimeError):
     threading._register_atexit(_end_background_exchanges)  # type: ignore[attr-defined]
 
 
+class _QuietHeadersResponse(http.client.HTTPResponse):
+    """http.client's response, except that header lines it could not parse are dropped without
+    a word. urllib3 logs them at WARNING, on a logger of its own and quoting their text, and a
+    broken gateway's unparsed lines may echo the token request's form, secret and all. Nothing
+    else changes: http.client has set those lines aside already (they are no header), and an
+    answer that suffers from it is refused by its status and body like any other."""
+
+    def begin(self) -> None:
+        super().begin()
+        headers = self.msg
+        del headers.defects[:]
+        if not headers.is_multipart():
+            headers.set_payload("")
+
+
 def _watch_in_this_thread(connection: object) -> None:
     watchdog = getattr(_active, "watchdog", None)
     if watchdog is not None:
@@ -185,12 +205,16 @@ def _watch_in_this_thread(connection: object) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    response_class = _QuietHeadersResponse
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch_in_this_thread(self)
         super().request(*args, **kwargs)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    response_class = _QuietHeadersResponse
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch_in_this_thread(self)
         super().request(*args, **kwargs)

@@ -135,3 +135,28 @@ def test_an_error_of_a_token_sessions_own_adapter_becomes_an_auth_error_without_
     shown = "".join(traceback.format_exception(excinfo.value))
     assert "client_credentials" in shown
     assert salesforce_org.client_secret not in shown
+
+
+def header_line_echoing_the_form(body: bytes) -> bytes:
+    """A broken gateway's 502 with the form it forwarded in a line no header parser takes."""
+    head = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nX-Upstream-Request "
+    return head + body + b"\r\nConnection: close\r\n\r\nbad gateway"
+
+
+@pytest.mark.parametrize("token_session", [None, "stock"], ids=["private", "token_session"])
+def test_a_header_line_echoing_the_form_is_logged_by_no_logger(
+    caplog: pytest.LogCaptureFixture, token_session: str | None
+) -> None:
+    # urllib3 logs headers it cannot parse at WARNING, quoting them, on its own logger.
+    secret = "A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8A9B0C1D2E3F4"
+    caplog.set_level(logging.DEBUG)
+    session = requests.Session() if token_session else None
+    with raw_echo(header_line_echoing_the_form) as (url, received):
+        auth = SalesforceAuth(url, "3MVG9cid", secret, token_session=session)
+        with pytest.raises(TokenRequestError, match="HTTP 502") as excinfo:
+            auth.fetch_token()
+    assert secret.encode() in received[0]
+    assert secret not in str(excinfo.value)
+    logged = [(r.name, r.getMessage(), r.exc_text or "") for r in caplog.records]
+    assert logged
+    assert not [record for record in logged if secret in str(record)]
