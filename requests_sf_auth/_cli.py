@@ -30,6 +30,7 @@ from ._backoff import LONGEST_WAIT
 from ._commands.cache import cache_dir
 from ._commands.check import run_check
 from ._commands.demo import run_demo
+from ._commands.known import KnownCredentials
 from ._commands.outcome import (
     EXIT_INTERRUPTED,
     PROG,
@@ -225,7 +226,7 @@ def _shown(path: object) -> str:
     return str(path).replace("%", "%%")  # argparse formats help with %
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO, KnownCredentials], int]] = {
     "demo": run_demo,
     "check": run_check,
     "token": run_token,
@@ -236,23 +237,26 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` by default); returns the exit
     code. Every failure, a Ctrl-C included, ends as one report on stderr (JSON under
-    ``token --json``) and a code from the table, never as a traceback."""
+    ``token --json``) and a code from the table, never as a traceback. Everything printed on
+    stderr, the log included, is redacted with the credentials the run holds."""
     words = list(sys.argv[1:] if argv is None else argv)
     options = words[: words.index("--")] if "--" in words else words
     command = next((w for w in options if not w.startswith("-")), None)
     as_json = command == "token" and "--json" in options
     undo: list[Callable[[], None]] = []
+    known = KnownCredentials()
     try:
         _refuse_secret_flags(options)
         args = _parse(_parser(), words)
         command = args.command
-        undo.append(_log_to_stderr(args.verbose))
-        return _COMMANDS[args.command](args, sys.stdout, sys.stderr)
+        undo.append(_log_to_stderr(args.verbose, known))
+        return _COMMANDS[args.command](args, sys.stdout, sys.stderr, known)
     except Failure as failure:
-        _report(failure, command, as_json)
+        _report(failure, command, as_json, known)
         return failure.code
     except KeyboardInterrupt:
-        _report(Failure(EXIT_INTERRUPTED, "interrupted", "interrupted"), command, as_json)
+        interrupted = Failure(EXIT_INTERRUPTED, "interrupted", "interrupted")
+        _report(interrupted, command, as_json, known)
         return EXIT_INTERRUPTED
     finally:
         for step in undo:
@@ -286,30 +290,49 @@ def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namesp
     return args
 
 
+_LIBRARY = "requests_sf_auth"
+
+
 class _Formatter(logging.Formatter):
+    """The command's prefix, and the run's credentials redacted from the whole record, its
+    traceback included."""
+
+    def __init__(self, known: KnownCredentials) -> None:
+        super().__init__("%(message)s")
+        self.known = known
+
     def format(self, record: logging.LogRecord) -> str:
-        return f"{_PROG}: {record.levelname.lower()}: {super().format(record)}"
+        return self.known.redact(f"{_PROG}: {record.levelname.lower()}: {super().format(record)}")
 
 
-def _log_to_stderr(verbosity: int) -> Callable[[], None]:
-    """Send the library's log to stderr: warnings always, INFO with -v, DEBUG with -vv.
-    Returns what undoes it, for a ``main`` called more than once in one process."""
-    logger = logging.getLogger("requests_sf_auth")
+def _ours_or_a_warning(record: logging.LogRecord) -> bool:
+    return record.name.startswith(_LIBRARY) or record.levelno >= logging.WARNING
+
+
+def _log_to_stderr(verbosity: int, known: KnownCredentials) -> Callable[[], None]:
+    """Send the library's log to stderr: warnings always, INFO with -v, DEBUG with -vv; and
+    other libraries' warnings, which Python would print anyway, through the same redaction
+    (urllib3 quotes header lines it cannot parse, and a proxy's may echo the token). Returns
+    what undoes it, for a ``main`` called more than once in one process."""
+    root, logger = logging.getLogger(), logging.getLogger(_LIBRARY)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter("%(message)s"))
+    handler.setFormatter(_Formatter(known))
+    handler.addFilter(_ours_or_a_warning)
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     previous = logger.level
-    logger.addHandler(handler)
+    root.addHandler(handler)
     logger.setLevel(level)
 
     def restore() -> None:
-        logger.removeHandler(handler)
+        root.removeHandler(handler)
         logger.setLevel(previous)
 
     return restore
 
 
-def _report(failure: Failure, command: str | None, as_json: bool) -> None:
+def _report(failure: Failure, command: str | None, as_json: bool, known: KnownCredentials) -> None:
+    """Print ``failure`` on stderr, redacted: it may quote a server, and for ``token --json``
+    Salesforce's own fields too."""
     if as_json:
         report = {
             "exit_code": failure.code,
@@ -317,8 +340,9 @@ def _report(failure: Failure, command: str | None, as_json: bool) -> None:
             "message": failure.message,
             **failure.fields,
         }
-        print(json.dumps(report), file=sys.stderr)
+        fields = {k: known.redact(v) if isinstance(v, str) else v for k, v in report.items()}
+        print(json.dumps(fields), file=sys.stderr)
         return
     where = f"{_PROG} {command}" if command in _COMMANDS else _PROG
     label = "error: " if isinstance(failure, UsageError) else ""
-    print(f"{where}: {label}{failure.message}", file=sys.stderr)
+    print(known.redact(f"{where}: {label}{failure.message}"), file=sys.stderr)

@@ -109,11 +109,11 @@ def scripted_instance(answers: list[Scripted]) -> Iterator[tuple[str, list[dict[
 
 
 @contextlib.contextmanager
-def raw_echo(answer: Callable[[bytes], bytes]) -> Iterator[tuple[str, list[bytes]]]:
+def raw_echo(answer: Callable[[bytes, bytes], bytes]) -> Iterator[tuple[str, list[bytes]]]:
     """A TCP server on 127.0.0.1 that reads each HTTP request (head and body, by its
-    Content-Length) and writes back ``answer(body)`` as raw bytes, then hangs up: for answers
-    no HTTP server library would send, such as a status line echoing the request. Yields its
-    URL and the bodies it received, in order."""
+    Content-Length) and writes back ``answer(head, body)`` as raw bytes, then hangs up: for
+    answers no HTTP server library would send, such as a status line echoing the request.
+    Yields its URL and the bodies it received, in order."""
     received: list[bytes] = []
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
@@ -133,7 +133,7 @@ def raw_echo(answer: Callable[[bytes], bytes]) -> Iterator[tuple[str, list[bytes
                 length = int(found.group(1)) if found else 0
                 body = _read_until(connection, lambda d, n=length: len(d) >= n, body)
                 received.append(body)
-                connection.sendall(answer(body))
+                connection.sendall(answer(head, body))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -156,7 +156,7 @@ def _read_until(
     return data
 
 
-def status_line_echoing_the_form(body: bytes) -> bytes:
+def status_line_echoing_the_form(head: bytes, body: bytes) -> bytes:
     """A gateway's block line in place of a status line, listing the form's values."""
     values = b" ".join(pair.partition(b"=")[2] for pair in body.split(b"&"))
     return b"BLOCKED " + values + b"\r\n\r\n"

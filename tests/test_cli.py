@@ -14,7 +14,7 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -314,6 +314,85 @@ def test_check_goes_on_with_the_newest_version_when_the_default_is_not_offered()
         ]
 
 
+# What the org below issues: a token shaped like Salesforce's, and another one, which the
+# command line never held, for an echo of someone else's request.
+ISSUED = "00D5g000004ABCD!AR8AQ" + "Iss" * 30
+OTHER = "00D5g000004ABCD!AR8AQ" + "Oth" * 30
+VERSIONS = b'[{"label": "Summer", "url": "/services/data/v67.0", "version": "67.0"}]'
+
+
+def raw_answer(status: str, body: bytes, content_type: str = "text/html") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+    return head.encode() + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body
+
+
+def echoing_org(api: Callable[[str, bytes], bytes]) -> Callable[[bytes, bytes], bytes]:
+    """For :func:`raw_echo`: an org whose token endpoint issues ``ISSUED`` and whose API
+    answers ``api(path, the request's head)``."""
+
+    def answer(head: bytes, body: bytes) -> bytes:
+        path = head.split(b" ", 2)[1].decode()
+        if path == "/services/oauth2/token":
+            host = re.search(rb"(?im)^host:\s*(\S+)", head)
+            assert host is not None
+            token = {
+                "access_token": ISSUED,
+                "instance_url": f"http://{host.group(1).decode()}",
+                "id": "https://login.salesforce.com/id/00D5g000004ABCD/0055g000001WXYZ",
+                "token_type": "Bearer",
+                "issued_at": "1700000000000",
+            }
+            return raw_answer("200 OK", json.dumps(token).encode(), "application/json")
+        return api(path, head)
+
+    return answer
+
+
+def blocked_page(listed: bytes) -> bytes:
+    """A WAF's block page that lists what the request carried."""
+    return raw_answer("403 Forbidden", b"<html><h1>Request blocked</h1><pre>" + listed + b"</pre>")
+
+
+def header_values(head: bytes) -> bytes:
+    """The values of a request's headers, without their names or an auth scheme: as a
+    gateway's block page lists them."""
+    lines = head.split(b"\r\n")[1:]
+    return b" | ".join(line.partition(b": ")[2].rpartition(b" ")[2] for line in lines)
+
+
+@pytest.mark.parametrize(
+    "stage",
+    ["versions refused", "versions unreadable", "identity refused", "another token", "at the cut"],
+)
+def test_check_masks_a_token_that_an_error_page_echoes_from_the_request(stage: str) -> None:
+    def api(path: str, head: bytes) -> bytes:
+        if stage == "versions refused":
+            return blocked_page(head)
+        if stage == "versions unreadable":
+            return raw_answer("200 OK", b"<pre>" + header_values(head) + b"</pre>")
+        if stage == "another token":
+            return blocked_page(b"Authorization: Bearer " + OTHER.encode())
+        if stage == "at the cut":  # the quote ends 40 characters into the token
+            padding = b"python-requests " + b"." * 409
+            return blocked_page(padding + header_values(head).rpartition(b" | ")[2])
+        if path.startswith("/services/data/v67.0/sobjects/"):
+            return blocked_page(header_values(head))
+        body = VERSIONS if path == "/services/data/" else b"{}"
+        return raw_answer("200 OK", body, "application/json")
+
+    with raw_echo(echoing_org(api)) as (url, _):
+        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        result = run("check", env=env)
+    expected = {"versions refused": 1, "versions unreadable": 5, "identity refused": 0}
+    assert result.returncode == expected.get(stage, 1), result.stderr
+    assert "python-requests" in result.stderr or stage == "another token"  # quoted...
+    assert "***" in result.stderr
+    shown = result.stdout + result.stderr
+    assert ISSUED not in shown  # ...without the token
+    assert OTHER not in shown  # nor one the run never held
+    assert "IssIssIss" not in shown
+
+
 # -- token -----------------------------------------------------------------------------------
 
 
@@ -345,6 +424,22 @@ def test_token_json_keeps_salesforces_raw_fields_and_adds_derived_ones(org: Loca
     assert data["org_id"] == "00D5g000004ABCD"
     assert data["user_id"] == "0055g000001WXYZ"
     assert "signature" not in data
+
+
+def test_token_masks_the_token_wherever_else_the_answer_repeats_it(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.token_factory = lambda: ISSUED
+    org.answer_fields = {"note": f"session {ISSUED}", f"key {ISSUED}": [ISSUED]}
+    for flags in ([], ["--json"]):
+        result = run("token", *flags, env=org_env(org))
+        assert result.returncode == 0, result.stderr
+        assert "session ***" in result.stdout
+        assert ISSUED not in result.stdout + result.stderr
+    shown = json.loads(run("token", "--json", "--show-token", env=org_env(org)).stdout)
+    assert shown["access_token"] == ISSUED  # asked for: the token itself, whole
+    assert shown["note"] == "session ***"
 
 
 @pytest.mark.parametrize(
@@ -902,6 +997,61 @@ def test_a_large_file_body_is_streamed_not_loaded_whole(
         zeros.update(bytes(2**20))
     assert json.loads(result.stdout) == {"received": size, "sha256": zeros.hexdigest()}
     assert int(peak.read_text()) < size // 4  # 32 MiB: the modules and a few buffers
+
+
+def test_request_prints_an_answer_that_echoes_the_token_with_the_token_masked(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.token_factory = lambda: ISSUED
+    echo = {"headers": {"Authorization": f"Bearer {ISSUED}"}, "session": ISSUED}
+    org.add_response("GET", "limits", json=echo, headers={"X-Echo": ISSUED})
+    org.add_response("GET", "sobjects", body=f"<pre>session={ISSUED}</pre>", headers={})
+    for path in ("limits", "sobjects"):
+        result = run("request", "GET", path, "-i", env=org_env(org))
+        assert result.returncode == 0, result.stderr
+        assert "***" in result.stdout
+        assert ISSUED not in result.stdout + result.stderr
+
+
+def test_request_masks_the_token_it_replaced_after_a_401_too(salesforce_org: LocalOrg) -> None:
+    org = salesforce_org
+    assert run("request", "GET", "limits", env=org_env(org)).returncode == 0
+    (cached,) = org.live_tokens()
+    org.expire_tokens()
+    org.add_response("GET", "sobjects", json={"your last session": cached})
+    result = run("request", "GET", "sobjects", env=org_env(org))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"your last session": "***"}
+    assert org.token_requests == 2  # the cached token was sent, refused and renewed
+
+
+def test_an_api_status_line_echoing_the_token_is_masked_in_could_not_connect() -> None:
+    def api(path: str, head: bytes) -> bytes:
+        sent = re.search(rb"(?im)^authorization: bearer (\S+)", head)
+        assert sent is not None
+        return b"BLOCKED " + sent.group(1) + b"\r\n\r\n"
+
+    with raw_echo(echoing_org(api)) as (url, _):
+        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        result = run("request", "GET", "limits", env=env)
+    assert result.returncode == 3
+    assert "BadStatusLine('BLOCKED ***" in result.stderr
+    assert ISSUED not in result.stderr
+
+
+def test_another_librarys_warning_quoting_the_token_is_masked_on_stderr() -> None:
+    # urllib3 logs header lines it cannot parse at WARNING, quoting them, on its own logger.
+    def api(path: str, head: bytes) -> bytes:
+        block = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nX-Upstream-Request "
+        return block + head.replace(b"\r\n", b" ") + b"\r\nConnection: close\r\n\r\nbad"
+
+    with raw_echo(echoing_org(api)) as (url, _):
+        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        result = run("request", "GET", "limits", env=env)
+    assert result.returncode == 1
+    assert "warning: Failed to parse headers" in result.stderr
+    assert ISSUED not in result.stderr
 
 
 def test_request_shows_status_and_headers_and_fails_on_http_errors(

@@ -137,7 +137,7 @@ def test_an_error_of_a_token_sessions_own_adapter_becomes_an_auth_error_without_
     assert salesforce_org.client_secret not in shown
 
 
-def header_line_echoing_the_form(body: bytes) -> bytes:
+def header_line_echoing_the_form(head: bytes, body: bytes) -> bytes:
     """A broken gateway's 502 with the form it forwarded in a line no header parser takes."""
     head = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nX-Upstream-Request "
     return head + body + b"\r\nConnection: close\r\n\r\nbad gateway"

@@ -4,6 +4,9 @@
 Stages: the domain's shape; a fresh token (never the cached one, whose success would prove
 nothing about the secret); the API versions the org offers; and an identity call that any
 API-enabled user may make.
+
+Every line is redacted with the run's credentials as it is printed: the org's answers are
+quoted in them, and a proxy's error page may echo the request's ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import requests
 
 from .._auth import DEFAULT_API_VERSION
 from .._session import SalesforceSession
-from .._token import redact
 from .._urls import is_login_domain, parse_domain
+from .known import KnownCredentials
 from .outcome import (
     EXIT_CHECK,
     EXIT_HTTP_ERROR,
@@ -31,6 +34,7 @@ from .settings import credentials, make_auth
 __all__ = ["run_check"]
 
 _BODY_CHARS = 500
+_READ_CHARS = 64 * 1024  # of an answer, redacted before it is cut to _BODY_CHARS
 _USER_ID = re.compile(r"005[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?")
 
 # Salesforce's REST errorCodes and their usual fix. INVALID_SESSION_ID and NOT_FOUND are in
@@ -57,26 +61,35 @@ _SERVER_HINT = "Salesforce is having trouble; try again later (https://status.sa
 
 
 class _Report:
-    """Prints stage results: ``ok`` on stdout, warnings and failures on stderr."""
+    """Prints stage results, redacted with ``known``: ``ok`` on stdout, warnings and failures
+    on stderr."""
 
-    def __init__(self, out: TextIO, err: TextIO) -> None:
-        self.out, self.err = out, err
+    def __init__(self, out: TextIO, err: TextIO, known: KnownCredentials) -> None:
+        self.out, self.err, self.known = out, err, known
 
     def ok(self, stage: str, detail: str) -> None:
-        print(f"ok     {stage}: {detail}", file=self.out)
+        self._print(f"ok     {stage}: {detail}", self.out)
 
     def warn(self, stage: str, detail: str) -> None:
-        print(f"warn   {stage}: {detail}", file=self.err)
+        self._print(f"warn   {stage}: {detail}", self.err)
 
     def fail(self, stage: str, detail: str, fix: str | None = None) -> None:
-        print(f"FAILED {stage}: {detail}", file=self.err)
+        self._print(f"FAILED {stage}: {detail}", self.err)
         if fix:
-            print(f"       fix: {fix}", file=self.err)
+            self._print(f"       fix: {fix}", self.err)
+
+    def _print(self, line: str, stream: TextIO) -> None:
+        print(self.known.redact(line), file=stream)
+
+    def quote(self, r: requests.Response) -> str:
+        """The start of ``r``'s body, redacted before it is cut, so that no credential is
+        cut in two and half shown."""
+        return self.known.redact(r.text[:_READ_CHARS])[:_BODY_CHARS].strip()
 
 
-def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def run_check(args: argparse.Namespace, out: TextIO, err: TextIO, known: KnownCredentials) -> int:
     """Run every stage against the org the settings name; returns the exit code."""
-    report = _Report(out, err)
+    report = _Report(out, err, known)
     creds = credentials(args)
     try:
         origin, token_url = parse_domain(creds.domain)
@@ -93,16 +106,17 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         report.ok("domain", f"token URL {token_url}")
 
-    auth = make_auth(args, creds)
+    auth = make_auth(args, creds, known)
     try:
         token = auth.fetch_token()
     except requests.RequestException as exc:
-        failure = failure_from(exc, token_url)
+        failure = failure_from(exc, token_url, known)
         report.fail("token", failure.message)
         return failure.code
     report.ok("token", f"issued for instance {token['instance_url']}")
 
     with SalesforceSession(auth) as sf:
+        known.watch(sf)
         try:
             version = _versions_stage(sf, args, report)
             if version is None:
@@ -112,7 +126,7 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             report.fail(refused.stage, refused.detail, refused.fix)
             return EXIT_HTTP_ERROR
         except requests.RequestException as exc:
-            failure = failure_from(exc, str(token["instance_url"]))
+            failure = failure_from(exc, str(token["instance_url"]), known)
             report.fail("api", failure.message)
             return failure.code
 
@@ -129,14 +143,13 @@ def _versions_stage(sf: SalesforceSession, args: argparse.Namespace, report: _Re
     """The API version to go on with, or ``None`` after reporting why there is none."""
     r = sf.get("/services/data/", timeout=args.timeout)
     if r.status_code >= 400:
-        raise _Refused("api versions", *_salesforce_error("GET /services/data/", r))
+        raise _Refused("api versions", *_salesforce_error("GET /services/data/", r, report))
     try:
         versions = sorted({str(v["version"]) for v in r.json()}, key=_version_key)
     except (ValueError, KeyError, TypeError):
         versions = []
     if not versions:
-        snippet = redact(r.text[:_BODY_CHARS])
-        report.fail("api versions", f"GET /services/data/ listed no versions: {snippet!r}")
+        report.fail("api versions", f"GET /services/data/ listed no versions: {report.quote(r)!r}")
         return None
     newest = versions[-1]
     if args.api_version is not None:
@@ -188,20 +201,20 @@ def _identity_stage(
             name = f" ({user['Name']})" if user.get("Name") else ""
             report.ok("identity", f"running as {who}{name} on {token['instance_url']}")
             return EXIT_OK
-        refusal = _salesforce_error(f"GET {path}", r)[0]
+        refusal = _salesforce_error(f"GET {path}", r, report)[0]
     r = sf.get(base, timeout=timeout)
     if r.status_code >= 400:
-        raise _Refused("identity", *_salesforce_error(f"GET {base}", r))
+        raise _Refused("identity", *_salesforce_error(f"GET {base}", r, report))
     report.warn("identity", f"cannot read the run-as user's record: {refusal}")
     who = f"user {user_id}" if user_id else "the run-as user"
     report.ok("identity", f"the REST API accepts the token of {who} on {token['instance_url']}")
     return EXIT_OK
 
 
-def _salesforce_error(call: str, r: requests.Response) -> tuple[str, str | None]:
+def _salesforce_error(call: str, r: requests.Response, report: _Report) -> tuple[str, str | None]:
     """What Salesforce answered to ``call``, its own error body included, and the fix for its
     ``errorCode`` when one is known."""
-    body = redact(r.text[:_BODY_CHARS].strip())
+    body = report.quote(r)
     detail = f"{call} answered HTTP {r.status_code} {r.reason}: {body or '(empty body)'}"
     errors = _json(r)
     code = errors.get("errorCode") if isinstance(errors, dict) else None

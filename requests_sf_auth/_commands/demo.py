@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from .._auth import SalesforceAuth
 from .._session import SalesforceSession
+from .known import KnownCredentials
 from .outcome import EXIT_CHECK, EXIT_OK, PROG
 
 __all__ = ["run_demo"]
@@ -88,9 +89,9 @@ class _Demo:
         )
 
 
-def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def run_demo(args: argparse.Namespace, out: TextIO, err: TextIO, known: KnownCredentials) -> int:
     """Run every step, printing each as it ends (a failed one on ``err``); returns the exit
-    code."""
+    code. The org's credentials are throwaway ones: ``known`` is not told of them."""
     from ..testing import LocalOrg
 
     with LocalOrg() as org:

@@ -2,7 +2,9 @@
 
 One table (:data:`EXIT_CODES`) is the single source of the codes: ``--help`` prints it, and
 the README repeats it (a test keeps the two equal). A failure is raised as :class:`Failure`
-with its code and a one-line message that never holds the client secret or a token.
+with its code and a one-line message that never holds the client secret or a token: what
+it quotes from a server is redacted with the run's :class:`~.known.KnownCredentials`, and
+:func:`requests_sf_auth._cli.main` redacts every report once more as it prints it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .._errors import SalesforceAuthError, TokenRequestError
+from .known import KnownCredentials
 
 __all__ = [
     "COMMANDS",
@@ -107,9 +110,11 @@ class UsageError(Failure):
         super().__init__(EXIT_USAGE, "usage", message)
 
 
-def failure_from(exc: requests.RequestException, url: str) -> Failure:
+def failure_from(exc: requests.RequestException, url: str, known: KnownCredentials) -> Failure:
     """The failure for an exception from the library or requests while talking to ``url``:
-    no token (4) for the library's own errors, could not connect (3) for the rest."""
+    no token (4) for the library's own errors, could not connect (3) for the rest. ``known``
+    redacts what requests quotes before it is cut; the whole report is redacted again as it
+    is printed."""
     if isinstance(exc, TokenRequestError):
         return Failure(
             EXIT_TOKEN,
@@ -122,7 +127,7 @@ def failure_from(exc: requests.RequestException, url: str) -> Failure:
         )
     if isinstance(exc, SalesforceAuthError):
         return Failure(EXIT_TOKEN, "token", f"could not get a token: {exc}")
-    return Failure(EXIT_CONNECT, "connect", describe_connection_failure(exc, url))
+    return Failure(EXIT_CONNECT, "connect", describe_connection_failure(exc, url, known))
 
 
 _DNS_FAILURE = re.compile(
@@ -133,16 +138,19 @@ _DNS_FAILURE = re.compile(
 _TLS_REASON = re.compile(r"certificate verify failed[^'\"()]*|[A-Z_]+_ERROR[^'\"()]*")
 
 
-def describe_connection_failure(exc: requests.RequestException, url: str) -> str:
+def describe_connection_failure(
+    exc: requests.RequestException, url: str, known: KnownCredentials
+) -> str:
     """One line saying why ``url`` could not be reached, and what to check: DNS, a refused
     connection, TLS, a timeout or a proxy. requests' own text is long and nested; only the
-    telling part of it is kept."""
+    telling part of it is kept, redacted with ``known`` before it is cut (a server may have
+    put a request's headers in it, in a status line that could not be read)."""
     request = getattr(exc, "request", None)
     target = getattr(request, "url", None) or url
     parts = urlsplit(target)
     host = parts.hostname or target
     origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else target
-    text = str(exc)
+    text = known.redact(str(exc))
     if isinstance(exc, requests.exceptions.SSLError):
         found = _TLS_REASON.search(text)
         reason = found.group(0).strip() if found else "the TLS handshake failed"

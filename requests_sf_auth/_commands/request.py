@@ -7,6 +7,9 @@ from disk, and ``-d @-`` stdin's. The ``Content-Type`` is the one ``-H`` names; 
 body that parses as JSON is sent as ``application/json`` and any other is refused, since
 Salesforce would be left to guess (CSV for Bulk API 2.0 and XML for Bulk API 1.0 need their
 type named).
+
+The answer is printed as it came, but for the run's credentials: a token or the secret an
+answer echoes (a proxy's error page listing the request's headers) shows as ``***``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from .._session import SalesforceSession
+from .known import KnownCredentials
 from .outcome import EXIT_HTTP_ERROR, EXIT_OK, PROG, UsageError, failure_from
 from .settings import credentials, make_auth
 
@@ -42,7 +46,7 @@ _TYPE_FIX = (
 Body = bytes | BinaryIO
 
 
-def run_request(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def run_request(args: argparse.Namespace, out: TextIO, err: TextIO, known: KnownCredentials) -> int:
     """Send one request and print the answer; returns the exit code, or raises
     :class:`Failure` when no answer came."""
     if args.client_secret_file == "-" and args.data == "@-":  # noqa: S105 - the stdin marker
@@ -52,8 +56,9 @@ def run_request(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     creds = credentials(args)
     with contextlib.ExitStack() as stack:
         body = _body(args.data, headers, stack)
-        auth = make_auth(args, creds)
+        auth = make_auth(args, creds, known)
         sf = stack.enter_context(SalesforceSession(auth))
+        known.watch(sf)
         try:
             r = sf.request(
                 args.method.upper(),
@@ -66,19 +71,19 @@ def run_request(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except ValueError as exc:  # a path or header requests or the plugin refuses
             raise UsageError(str(exc)) from None
         except requests.RequestException as exc:
-            raise failure_from(exc, auth.token_url) from None
+            raise failure_from(exc, auth.token_url, known) from None
     if args.include:
-        print(f"HTTP {r.status_code} {r.reason}", file=out)
+        print(known.mask(f"HTTP {r.status_code} {r.reason}"), file=out)
         for name, value in r.headers.items():
-            print(f"{name}: {value}", file=out)
+            print(known.mask(f"{name}: {value}"), file=out)
         print(file=out)
     try:
-        print(json.dumps(r.json(), indent=2), file=out)
+        print(known.mask(json.dumps(r.json(), indent=2)), file=out)
     except ValueError:
         if r.text:
-            print(r.text, file=out)
+            print(known.mask(r.text), file=out)
     if r.status_code >= 400:
-        print(f"{PROG} request: HTTP {r.status_code} {r.reason}", file=err)
+        print(known.mask(f"{PROG} request: HTTP {r.status_code} {r.reason}"), file=err)
         return EXIT_HTTP_ERROR
     return EXIT_OK
 

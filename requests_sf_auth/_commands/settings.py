@@ -21,6 +21,7 @@ from .._jwt_auth import SalesforceJWTAuth
 from .._stores import TokenStore
 from .._urls import parse_domain
 from .cache import open_cache
+from .known import KnownCredentials
 from .outcome import UsageError
 
 __all__ = ["Credentials", "credentials", "make_auth"]
@@ -86,10 +87,14 @@ def _read_secret(name: str) -> str:
     return secret
 
 
-def make_auth(args: argparse.Namespace, creds: Credentials) -> SalesforceAuth:
+def make_auth(
+    args: argparse.Namespace, creds: Credentials, known: KnownCredentials
+) -> SalesforceAuth:
     """A :class:`SalesforceAuth` for ``creds`` with the run's ``--api-version`` and
-    ``--timeout``, sharing its token through the cache unless ``--no-cache``. Raises
-    :class:`UsageError` for a malformed setting, the domain included."""
+    ``--timeout``, sharing its token through the cache unless ``--no-cache``; ``known`` learns
+    its secret and follows its token. Raises :class:`UsageError` for a malformed setting, the
+    domain included."""
+    known.add(creds.client_secret)
     source = "--domain" if args.domain else "SF_DOMAIN"
     try:
         _, token_url = parse_domain(creds.domain)
@@ -104,23 +109,30 @@ def make_auth(args: argparse.Namespace, creds: Credentials) -> SalesforceAuth:
         lock_wait = min(2 * args.timeout + 5, LONGEST_WAIT)
         store = open_cache(token_url, principal, lock_timeout=lock_wait)
     try:
-        if creds.client_secret is None:
-            return SalesforceJWTAuth(
-                creds.domain,
-                creds.client_id,
-                creds.username or "",
-                private_key_file=creds.private_key_file,
-                api_version=args.api_version or DEFAULT_API_VERSION,
-                timeout=args.timeout,
-                token_store=store,
-            )
-        return SalesforceAuth(
+        auth = _auth(args, creds, store)
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: the jwt extra is missing
+        raise UsageError(str(exc)) from None
+    known.follow(auth)
+    return auth
+
+
+def _auth(args: argparse.Namespace, creds: Credentials, store: TokenStore | None) -> SalesforceAuth:
+    """The auth of the flow ``creds`` name; ``ValueError`` or ``RuntimeError`` as it raises."""
+    if creds.client_secret is None:
+        return SalesforceJWTAuth(
             creds.domain,
             creds.client_id,
-            creds.client_secret,
+            creds.username or "",
+            private_key_file=creds.private_key_file,
             api_version=args.api_version or DEFAULT_API_VERSION,
             timeout=args.timeout,
             token_store=store,
         )
-    except (ValueError, RuntimeError) as exc:  # RuntimeError: the jwt extra is missing
-        raise UsageError(str(exc)) from None
+    return SalesforceAuth(
+        creds.domain,
+        creds.client_id,
+        creds.client_secret,
+        api_version=args.api_version or DEFAULT_API_VERSION,
+        timeout=args.timeout,
+        token_store=store,
+    )
