@@ -8,8 +8,8 @@ rate limit opens the longest pause at once. During a pause no token is requested
 one that has no token fails fast with the last error, and a rejected one gets its 401 back.
 
 A token the API accepted and then rejects has expired, which a real org does at most every
-quarter of an hour or when someone revokes it. Such renewals are free while they stay rare, but
-they draw on an allowance of :data:`EXPIRY_BURST`, refilled at one per longest pause: an API
+quarter of an hour or when someone revokes it. Every renewal after a rejection, an expiry's or a
+refusal's, draws on an allowance of :data:`RENEWAL_BURST` that earns one back a minute: an API
 that answers 401 to live tokens now and then, or an org that ends every session at once, would
 otherwise cost one login per 401.
 """
@@ -29,8 +29,8 @@ from ._transport import fresh_copy
 
 __all__ = [
     "DEFAULT_TOKEN_BACKOFF",
-    "EXPIRY_BURST",
     "LONGEST_WAIT",
+    "RENEWAL_BURST",
     "Backoff",
     "BackoffPolicy",
     "seconds",
@@ -42,10 +42,13 @@ DEFAULT_TOKEN_BACKOFF = (1.0, 60.0)
 requests in the first minute (7 when the API refuses every token) and one a minute after that,
 far below Salesforce's 3,600 an hour, while a passing fault costs a caller about a second."""
 
-EXPIRY_BURST = 20
-"""How many renewals after an expiry may follow each other without waiting; beyond them, one
-more is allowed per ``token_backoff`` maximum (60 s by default), so that accepted tokens the
-API keeps rejecting cost at most 20 logins, then 60 an hour."""
+RENEWAL_BURST = 20
+"""How many renewals after a rejection may follow each other without waiting. One more is
+earned back every :data:`RENEWAL_REFILL` seconds, or every ``token_backoff`` maximum when that
+is shorter: tokens the API keeps rejecting cost at most 20 logins, then 60 an hour, while the
+expiries of a real org, a quarter of an hour apart at the least, never wait."""
+
+RENEWAL_REFILL = 60.0
 
 _RATE_LIMITED = frozenset({("invalid_grant", "login rate exceeded"), ("rate_limit_exceeded", None)})
 
@@ -145,10 +148,12 @@ class Backoff:
         """The ``clock`` moment before which no token is requested for a request."""
         self.last_error: BaseException | None = None
         self._counted: object = None
-        self.expiry_allowance = float(EXPIRY_BURST)
-        """Renewals after an expiry that may go ahead now (see :data:`EXPIRY_BURST`)."""
+        self.allowance = float(RENEWAL_BURST)
+        """Renewals after a rejection that may go ahead now (see :data:`RENEWAL_BURST`)."""
+        self.allowance_spent = False
+        """Whether the last :meth:`may_renew_after_rejection` said no for want of allowance."""
         self._allowance_at = clock()
-        self._expired: object = None
+        self._renewed: object = None
 
     def remaining(self) -> float:
         """Seconds left in the current pause; 0 when token requests may go ahead."""
@@ -180,49 +185,55 @@ class Backoff:
         """Whether the API's rejection of ``token`` may be answered with a new token now.
 
         A token that had been accepted and is then rejected has expired, and is renewed at
-        once while the expiry allowance lasts (see :data:`EXPIRY_BURST`). A token rejected
-        before it was ever accepted is refused; the first refusal gets one renewal, and every
-        further refused token is a failure that opens a pause. A token is counted once,
-        however many requests it is rejected on.
+        once. A token rejected before it was ever accepted is refused; the first refusal gets
+        one renewal, and every further refused token is a failure that opens a pause. Either
+        renewal spends one of the allowance (see :data:`RENEWAL_BURST`); without it, the
+        rejection is given back (:attr:`allowance_spent`). A token is decided on once, however
+        many requests it is rejected on.
         """
+        self.allowance_spent = False
         if self.remaining() > 0:
             return False
+        if token is self._renewed:
+            return True  # another request's rejection of it already bought the renewal
         if token is self._counted:
-            return True  # its pause is over: one renewal
-        if was_accepted and self.refusals == 0:
-            return self._may_renew_after_expiry(token)
-        self._counted = token
-        self.refusals += 1
-        if self.refusals == 1:
-            return True
-        self.failures += 1
-        self.resume_at = self.clock() + self.policy.pause(self.failures)
-        # An accepted token rejected during a refusal streak may have simply expired: renew it
-        # now, and let the pause guard the next one.
-        return was_accepted
+            renew = True  # its pause is over: one renewal
+        elif was_accepted and self.refusals == 0:
+            renew = True
+        else:
+            self._counted = token
+            self.refusals += 1
+            renew = self.refusals == 1
+            if not renew:
+                self.failures += 1
+                self.resume_at = self.clock() + self.policy.pause(self.failures)
+                # An accepted token rejected during a refusal streak may have simply expired:
+                # renew it now, and let the pause guard the next one.
+                renew = was_accepted
+        return renew and self._spend_allowance(token)
 
-    def _may_renew_after_expiry(self, token: object) -> bool:
-        """Whether the expiry of ``token``, an accepted token, may be answered with a new one:
-        once per token, however many requests it was rejected on, while the allowance lasts."""
-        if token is self._expired:
-            return True
+    def _spend_allowance(self, token: object) -> bool:
         self._refill()
-        if self.expiry_allowance < 1.0:
+        if self.allowance < 1.0:
+            self.allowance_spent = True
             return False
-        self.expiry_allowance -= 1.0
-        self._expired = token
+        self.allowance -= 1.0
+        self._renewed = token
         return True
 
-    def expiry_wait(self) -> float:
-        """Seconds until the next renewal after an expiry is allowed; 0 if it is now."""
+    def allowance_wait(self) -> float:
+        """Seconds until the allowance holds the next renewal after a rejection; 0 if now."""
         self._refill()
-        return max(1.0 - self.expiry_allowance, 0.0) * self.policy.maximum
+        return max(1.0 - self.allowance, 0.0) * self._refill_every()
 
     def _refill(self) -> None:
         now = self.clock()
-        earned = max(now - self._allowance_at, 0.0) / self.policy.maximum  # a clock swapped in
-        self.expiry_allowance = min(self.expiry_allowance + earned, float(EXPIRY_BURST))
+        earned = max(now - self._allowance_at, 0.0) / self._refill_every()  # a clock swapped in
+        self.allowance = min(self.allowance + earned, float(RENEWAL_BURST))
         self._allowance_at = now
+
+    def _refill_every(self) -> float:
+        return min(self.policy.maximum, RENEWAL_REFILL)
 
     def paused_error(self) -> requests.RequestException:
         """The error for a request that needs a token during a pause: the last failure again,

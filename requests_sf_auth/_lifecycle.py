@@ -25,7 +25,7 @@ from typing import Any, TypeGuard
 
 import requests
 
-from ._backoff import EXPIRY_BURST, LONGEST_WAIT, Backoff, BackoffPolicy, retry_later
+from ._backoff import LONGEST_WAIT, RENEWAL_BURST, Backoff, BackoffPolicy, retry_later
 from ._errors import SalesforceAuthError, TokenRequestError
 from ._stores import TokenStore, store_key
 from ._token import (
@@ -199,7 +199,7 @@ class TokenLifecycle:
         self._backoff = Backoff(backoff)
         self._warned: set[str] = set()
         self._refusal_warned_for = 0.0
-        self._expiries_warned = False
+        self._allowance_warned = False
         _LIVE.add(self)
 
     @property
@@ -227,9 +227,9 @@ class TokenLifecycle:
         A token another thread already put in place of the rejected one is returned at once.
         Otherwise the rejected token is renewed, once for all the threads that saw it
         rejected, unless the failure record says to wait (see
-        :meth:`~requests_sf_auth._backoff.Backoff.may_renew_after_rejection`), or accepted
-        tokens have been rejected too often of late (see
-        :data:`~requests_sf_auth._backoff.EXPIRY_BURST`).
+        :meth:`~requests_sf_auth._backoff.Backoff.may_renew_after_rejection`), or rejections
+        have bought too many renewals of late (see
+        :data:`~requests_sf_auth._backoff.RENEWAL_BURST`).
         """
         token = self.token
         if token is not None and token.authorization != rejected_authorization:
@@ -247,23 +247,19 @@ class TokenLifecycle:
             )
             first_in_window = resume_at != self._refusal_warned_for
             self._refusal_warned_for = resume_at
-            # No pause and no refusal, yet no renewal: expiries have used up their allowance.
-            too_many_expiries = not (renew or refusals or wait)
-            next_renewal = self._backoff.expiry_wait() if too_many_expiries else 0.0
-            first_of_run = too_many_expiries and not self._expiries_warned
-            self._expiries_warned = too_many_expiries
+            spent = self._backoff.allowance_spent
+            next_renewal = self._backoff.allowance_wait() if spent else 0.0
+            first_of_run = spent and not self._allowance_warned
+            self._allowance_warned = spent or (self._allowance_warned and not renew)
             # A pause that failed token requests opened: the caller needs a token that cannot
             # be had now, and learns why and until when, as on first use.
-            outage = (
-                None if renew or refusals or too_many_expiries else self._backoff.paused_error()
-            )
+            outage = None if renew or refusals or spent else self._backoff.paused_error()
         if first_of_run:
             log.warning(
-                "Salesforce rejected more than %d tokens it had accepted in quick succession "
-                "(sessions revoked or ended early, or an API answering 401 to live sessions); "
-                "its 401s are returned as they are, and the next renewal waits %.0f s "
-                "(token_backoff)",
-                EXPIRY_BURST,
+                "Salesforce's 401s have bought %d renewals in quick succession (sessions revoked "
+                "or ended early, or an API answering 401 to live sessions); its 401s are "
+                "returned as they are, and the next renewal waits %.0f s",
+                RENEWAL_BURST,
                 next_renewal,
             )
         if renew:  # the failure record decided, whatever pause it has just opened

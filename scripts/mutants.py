@@ -415,8 +415,8 @@ def _refuse_cleartext_proxy""",
       "tests/test_failure_costs.py -k login_rate_limit",
       "'login rate exceeded' gets the shortest pause, not the longest"),
     m("every-refused-token-renewed", "_backoff.py",
-      """if self.refusals == 1:""",
-      """if self.refusals >= 1:""",
+      """renew = self.refusals == 1""",
+      """renew = self.refusals >= 1""",
       "tests/test_failure_costs.py -k refuse",
       "tokens the API refuses are renewed on every request, costing a login each"),
     # -- secrets and answers -----------------------------------------------------------------
@@ -470,19 +470,33 @@ def _refuse_cleartext_proxy""",
       """if False:""",
       "tests/test_renewal_and_revocation.py -k signature",
       "verify_signature=True accepts a tampered answer"),
-    # -- expiries cost an allowance, not a login each (stop 19) -------------------------------
-    m("expiry-renewed-without-allowance", "_backoff.py",
-      """return self._may_renew_after_expiry(token)""",
-      """return True""",
+    # -- rejections cost an allowance, not a login each (stop 19) -----------------------------
+    m("renewal-without-allowance", "_backoff.py",
+      """return renew and self._spend_allowance(token)""",
+      """return renew""",
       "tests/test_failure_costs.py -k 'burst or allowance'",
       "every rejection of an accepted token renews at once: a flaky 401 costs a login each"),
-    m("expiry-allowance-counted-per-request", "_backoff.py",
-      """if token is self._expired:
-            return True
-        self._refill()""",
-      """self._refill()""",
+    m("allowance-spent-per-request", "_backoff.py",
+      """if token is self._renewed:
+            return True  # another request's rejection of it already bought the renewal""",
+      """if False:
+            pass""",
       "tests/test_failure_costs.py -k 'eight_threads_under_sessions or sixty_four'",
       "each thread that sees one expiry spends the allowance: threads lose requests to 401s"),
+    m("refusal-renewal-free-of-the-allowance", "_backoff.py",
+      """            renew = self.refusals == 1
+""",
+      """            if self.refusals == 1:
+                return True
+            renew = False
+""",
+      "tests/test_failure_costs.py -k 'rejected_once_after_an_expiry'",
+      "a refused fresh token's renewal costs nothing: spurious 401s in pairs cost 2 logins each"),
+    m("allowance-refilled-by-the-longest-pause", "_backoff.py",
+      """return min(self.policy.maximum, RENEWAL_REFILL)""",
+      """return self.policy.maximum""",
+      "tests/test_failure_costs.py -k 'quarter_of_an_hour'",
+      "with token_backoff=(1, 3600), ordinary expiries drain the allowance and get 401s"),
     # -- store records (outside review 19) ---------------------------------------------------
     m("seal-compared-as-text", "_token.py",
       """if not expected or not isinstance(seal, str) or not seal.isascii():

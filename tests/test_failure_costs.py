@@ -29,7 +29,7 @@ from requests_sf_auth import (
     SalesforceSession,
     TokenRequestError,
 )
-from requests_sf_auth._backoff import EXPIRY_BURST
+from requests_sf_auth._backoff import RENEWAL_BURST
 from requests_sf_auth.testing import LocalOrg
 
 from helpers import once_resumed, run_together, wait_for
@@ -107,43 +107,38 @@ def test_a_token_that_was_accepted_and_then_rejected_is_renewed_at_once(
     assert salesforce_org.token_requests == 5  # each expiry, one renewal: no pause
 
 
-# Backoff whose longest pause, one hour, is also how long the expiry allowance takes to earn one
-# renewal back: within a test, the allowance only goes down.
-HOURLY_REFILL = (1.0, 3600.0)
-
-
 def test_accepted_tokens_rejected_request_after_request_cost_the_expiry_burst_then_their_401s(
     salesforce_org: LocalOrg, warnings_log: pytest.LogCaptureFixture
 ) -> None:
     org = salesforce_org  # an org that ends every session after its first use
-    with org.session(token_backoff=HOURLY_REFILL) as sf:
+    with org.session() as sf:
         responses = []
         for _ in range(60):
             responses.append(sf.get("limits"))
             org.expire_tokens()
-    assert [r.status_code for r in responses] == [200] * (1 + EXPIRY_BURST) + [401] * (
-        59 - EXPIRY_BURST
+    assert [r.status_code for r in responses] == [200] * (1 + RENEWAL_BURST) + [401] * (
+        59 - RENEWAL_BURST
     )
-    assert org.token_requests == 1 + EXPIRY_BURST  # the first token, then the burst
-    assert all(r.history == [] for r in responses[1 + EXPIRY_BURST :])  # returned as they are
-    expiries = [r for r in warnings_log.records if "tokens it had accepted" in r.message]
-    assert len(expiries) == 1  # once when the allowance runs out, not per request
+    assert org.token_requests == 1 + RENEWAL_BURST  # the first token, then the burst
+    assert all(r.history == [] for r in responses[1 + RENEWAL_BURST :])  # returned as they are
+    spent = [r for r in warnings_log.records if "renewals in quick succession" in r.message]
+    assert len(spent) == 1  # once when the allowance runs out, not per request
 
 
 def test_an_api_answering_401_to_live_tokens_now_and_then_costs_the_burst_not_a_login_each(
     salesforce_org: LocalOrg,
 ) -> None:
     org = salesforce_org  # say, a flaky instance or load balancer
-    with org.session(token_backoff=HOURLY_REFILL) as sf:
+    with org.session() as sf:
         statuses = []
         for call in range(300):
             if call % 3 == 1:
                 org.fail_api_requests(401)
             statuses.append(sf.get("limits").status_code)
-    assert org.token_requests == 1 + EXPIRY_BURST
+    assert org.token_requests == 1 + RENEWAL_BURST
     # The first 20 spurious 401s were renewed and resent; the other 80 come back.
-    assert statuses.count(401) == 100 - EXPIRY_BURST
-    assert statuses.count(200) == 200 + EXPIRY_BURST
+    assert statuses.count(401) == 100 - RENEWAL_BURST
+    assert statuses.count(200) == 200 + RENEWAL_BURST
 
 
 def test_eight_threads_under_sessions_ending_fifty_times_a_second_cost_at_most_the_burst(
@@ -156,7 +151,7 @@ def test_eight_threads_under_sessions_ending_fifty_times_a_second_cost_at_most_t
         while not done.wait(0.02):
             org.expire_tokens()
 
-    with org.session(token_backoff=HOURLY_REFILL) as sf:
+    with org.session() as sf:
         sf.get("limits")
         ender = threading.Thread(target=end_sessions)
         ender.start()
@@ -169,13 +164,45 @@ def test_eight_threads_under_sessions_ending_fifty_times_a_second_cost_at_most_t
     assert all(isinstance(o, requests.Response) for o in outcomes)  # 401s, never errors
     # However many sessions ended and however many threads saw each end: each expiry renews
     # once, while the allowance lasts.
-    assert org.token_requests <= 1 + EXPIRY_BURST
+    assert org.token_requests <= 1 + RENEWAL_BURST
 
 
-def test_the_expiry_allowance_comes_back_with_time(salesforce_org: LocalOrg) -> None:
+def test_a_fresh_token_rejected_once_after_an_expiry_costs_no_login_beyond_the_burst(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org  # spurious 401s in pairs: the fresh token's first use is refused too
+    with org.session() as sf:
+        for _ in range(60):
+            sf.get("limits")
+            org.fail_api_requests(401, times=2)
+            sf.get("limits")
+    # The refusal's renewal spends the allowance as the expiry's does.
+    assert org.token_requests == 1 + RENEWAL_BURST
+
+
+def test_expiries_a_quarter_of_an_hour_apart_never_wait_for_the_allowance(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    now = [time.monotonic()]
+    # A day of a job every 20 minutes, each after the org's idle timeout: the backoff's clock is
+    # the one thing simulated. The longest pause, an hour, must not slow ordinary renewals.
+    auth = org.auth(token_backoff=(1.0, 3600.0))
+    auth._lifecycle._backoff.clock = lambda: now[0]
+    with org.session(auth) as sf:
+        statuses = []
+        for _ in range(72):
+            now[0] += 20 * 60
+            org.expire_tokens()
+            statuses.append(sf.get("limits").status_code)
+    assert statuses == [200] * 72
+    assert org.token_requests == 72
+
+
+def test_the_renewal_allowance_comes_back_with_time(salesforce_org: LocalOrg) -> None:
     org = salesforce_org
     with org.session(token_backoff=(0.1, 0.5)) as sf:  # one renewal earned back each 0.5 s
-        for _ in range(1 + EXPIRY_BURST):
+        for _ in range(1 + RENEWAL_BURST):
             assert sf.get("limits").status_code == 200
             org.expire_tokens()
         assert sf.get("limits").status_code == 401  # the allowance is spent

@@ -37,7 +37,7 @@ import requests
 from requests.auth import AuthBase
 
 from requests_sf_auth import SalesforceAuth
-from requests_sf_auth._backoff import EXPIRY_BURST
+from requests_sf_auth._backoff import RENEWAL_BURST
 from requests_sf_auth.testing import LocalOrg
 
 LIMITS = "/services/data/v67.0/limits"
@@ -501,7 +501,7 @@ class SimulatedClock:
 
 FLAKY_401 = "API answers 401 to 1 in 3"
 FAILURE_CASES = ("endpoint refuses", "API refuses tokens", FLAKY_401)
-FIRST_MINUTE_LIMIT = {FLAKY_401: 1 + EXPIRY_BURST + 1}  # the first token, the burst, a refill
+FIRST_MINUTE_LIMIT = {FLAKY_401: 1 + RENEWAL_BURST + 1}  # the first token, the burst, a refill
 
 
 def refusal_logins(minutes: int, per_second: int) -> dict[str, dict[str, int]]:
