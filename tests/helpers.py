@@ -34,6 +34,25 @@ def once_resumed(call: Callable[[], T]) -> T:
     raise AssertionError("token requests stayed paused through 10 waits")
 
 
+@contextlib.contextmanager
+def repeating(every: float, action: Callable[[], object]) -> Iterator[None]:
+    """Call ``action`` every ``every`` seconds in a thread of its own while the block runs,
+    such as ending the org's sessions under a load; stopped and joined on the way out."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(every):
+            action()
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        worker.join()
+
+
 def wait_for(condition: Callable[[], object], within: float = 10.0) -> None:
     """Poll ``condition`` until it holds; fail the test if it does not within ``within``
     seconds (a bound against hanging, not a measurement)."""

@@ -32,7 +32,7 @@ from requests_sf_auth import (
 from requests_sf_auth._backoff import RENEWAL_BURST
 from requests_sf_auth.testing import LocalOrg
 
-from helpers import once_resumed, run_together, wait_for
+from helpers import once_resumed, repeating, run_together, wait_for
 
 API = "/services/data/v67.0/limits"
 FAST_BACKOFF = (0.5, 2.0)
@@ -145,21 +145,10 @@ def test_eight_threads_under_sessions_ending_fifty_times_a_second_cost_at_most_t
     salesforce_org: LocalOrg,
 ) -> None:
     org = salesforce_org
-    done = threading.Event()
-
-    def end_sessions() -> None:
-        while not done.wait(0.02):
-            org.expire_tokens()
-
     with org.session() as sf:
         sf.get("limits")
-        ender = threading.Thread(target=end_sessions)
-        ender.start()
-        try:
+        with repeating(0.02, org.expire_tokens):
             outcomes = hammer(8, 2.0, lambda: sf.get("limits"))
-        finally:
-            done.set()
-            ender.join()
     assert len(outcomes) > 100
     assert all(isinstance(o, requests.Response) for o in outcomes)  # 401s, never errors
     # However many sessions ended and however many threads saw each end: each expiry renews
@@ -484,24 +473,19 @@ def test_sixty_four_threads_through_expiries_half_a_second_apart_lose_no_request
 
     org = OrgProcess("http")
     expiries: list[float] = []
-    done = threading.Event()
 
-    def expire_every_half_second() -> None:
-        while not done.wait(0.5):
-            org.command("expire")
-            expiries.append(time.time())
+    def expire() -> None:
+        org.command("expire")
+        expiries.append(time.time())
 
     auth = SalesforceAuth(org.url, org.client_id, org.client_secret)
     with SalesforceSession(auth) as sf:
         sf.mount(org.url, HTTPAdapter(pool_connections=1, pool_maxsize=64))
         sf.get("limits")
-        expirer = threading.Thread(target=expire_every_half_second)
-        expirer.start()
         try:
-            responses = hammer(64, 6.0, lambda: sf.get("limits"))
+            with repeating(0.5, expire):
+                responses = hammer(64, 6.0, lambda: sf.get("limits"))
         finally:
-            done.set()
-            expirer.join()
             token_requests = org.command("stats")["token_requests"]
             org.stop()
     failed = [r for r in responses if not isinstance(r, requests.Response) or r.status_code != 200]

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -242,8 +243,17 @@ def test_a_store_record_sealed_with_another_secret_is_ignored(salesforce_org: Lo
     assert org.token_requests == 2
 
 
-def test_a_file_store_record_without_an_expiry_is_not_used(
-    salesforce_org: LocalOrg, tmp_path: Path
+def _without_expiry(record: dict[str, object]) -> None:
+    del record["store_expires_at"]  # would live forever
+
+
+def _expiring_at_nan(record: dict[str, object]) -> None:
+    record["store_expires_at"] = float("nan")  # JSON writes NaN; no moment is after it
+
+
+@pytest.mark.parametrize("tamper", [_without_expiry, _expiring_at_nan], ids=["none", "nan"])
+def test_a_file_store_record_without_a_real_expiry_is_not_used(
+    salesforce_org: LocalOrg, tmp_path: Path, tamper: Callable[[dict[str, object]], None]
 ) -> None:
     from requests_sf_auth import FileTokenStore
 
@@ -252,23 +262,7 @@ def test_a_file_store_record_without_an_expiry_is_not_used(
     org.auth(token_store=FileTokenStore(path)).instance_url
     records = json.loads(path.read_text())
     for record in records.values():
-        del record["store_expires_at"]  # would live forever
-    path.write_text(json.dumps(records))
-    org.auth(token_store=FileTokenStore(path)).instance_url
-    assert org.token_requests == 2
-
-
-def test_a_file_store_record_whose_expiry_is_nan_is_not_used(
-    salesforce_org: LocalOrg, tmp_path: Path
-) -> None:
-    from requests_sf_auth import FileTokenStore
-
-    org = salesforce_org
-    path = tmp_path / "tokens.json"
-    org.auth(token_store=FileTokenStore(path)).instance_url
-    records = json.loads(path.read_text())
-    for record in records.values():
-        record["store_expires_at"] = float("nan")  # JSON writes NaN; no moment is after it
+        tamper(record)
     path.write_text(json.dumps(records))
     org.auth(token_store=FileTokenStore(path)).instance_url
     assert org.token_requests == 2
