@@ -14,6 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from requests_sf_auth import MAX_SENDS
+from requests_sf_auth._backoff import RENEWAL_BURST
 from requests_sf_auth.testing import LocalOrg
 
 
@@ -83,7 +84,9 @@ def test_many_threads_through_random_expiries_lose_no_request_but_the_documented
 
     def expire_at_random_moments() -> None:
         rng = random.Random(20261129)
-        while not done.wait(rng.uniform(0.5, 1.0)):
+        # No more than the renewal allowance holds: past it, such quick expiries get their
+        # 401s back by design (see test_failure_costs.py), which is not what this run is about.
+        while len(expiries) < RENEWAL_BURST - 2 and not done.wait(rng.uniform(0.5, 1.0)):
             org.expire_tokens()
             expiries.append(time.time())
 
