@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import html
 import json
 import os
 import re
@@ -391,6 +393,54 @@ def test_check_masks_a_token_that_an_error_page_echoes_from_the_request(stage: s
     assert ISSUED not in shown  # ...without the token
     assert OTHER not in shown  # nor one the run never held
     assert "IssIssIss" not in shown
+
+
+def esapi_listing(head: bytes) -> bytes:
+    """A WAF's table of a request's headers, each value HTML-encoded as OWASP ESAPI or
+    AntiXSS encode it: every character but letters and digits as a numeric reference."""
+    rows = []
+    for line in head.decode().split("\r\n")[1:]:
+        name, _, value = line.partition(": ")
+        encoded = "".join(c if c.isalnum() else f"&#x{ord(c):X};" for c in value)
+        rows.append(f"<tr><td>{name}</td><td>{encoded}</td></tr>")
+    return f"<table>{''.join(rows)}</table>".encode()
+
+
+def mime_base64(head: bytes) -> bytes:
+    """A support blob: the request's head in base64 wrapped at 76 columns, as MIME has it."""
+    return b"Support ID 42; send us this:\n" + base64.encodebytes(head + b"\r\n\r\n")
+
+
+def base64_said(text: str) -> str:
+    """What the runs of base64 in ``text`` say, lines joined, at any offset."""
+    said = []
+    for run in re.findall(r"[A-Za-z0-9+/=]{4,}(?:\s+[A-Za-z0-9+/=]{4,})*", text):
+        joined = "".join(run.split())
+        for start in range(4):
+            chunk = joined[start:][: (len(joined) - start) // 4 * 4]
+            with contextlib.suppress(ValueError):
+                said.append(base64.b64decode(chunk).decode("latin-1"))
+    return " ".join(said)
+
+
+@pytest.mark.parametrize("command", ["request", "check"])
+@pytest.mark.parametrize("listing", [esapi_listing, mime_base64], ids=["ESAPI", "MIME base64"])
+def test_a_waf_page_listing_the_request_encoded_shows_the_token_in_no_spelling(
+    listing: Callable[[bytes], bytes], command: str
+) -> None:
+    def api(path: str, head: bytes) -> bytes:
+        return blocked_page(listing(head))
+
+    args = ("request", "GET", "limits") if command == "request" else ("check",)
+    with raw_echo(echoing_org(api)) as (url, _):
+        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        result = run(*args, env=env)
+    assert result.returncode == 1, result.stderr
+    shown = result.stdout + result.stderr
+    assert "***" in shown
+    assert "Request blocked" in shown  # the page is shown...
+    for reading in (shown, html.unescape(shown), base64_said(shown)):
+        assert "IssIssIss" not in reading  # ...without the token, however it is read
 
 
 # -- token -----------------------------------------------------------------------------------
@@ -1012,6 +1062,20 @@ def test_request_prints_an_answer_that_echoes_the_token_with_the_token_masked(
         assert result.returncode == 0, result.stderr
         assert "***" in result.stdout
         assert ISSUED not in result.stdout + result.stderr
+
+
+def test_request_masks_an_entity_encoded_echo_of_the_token_and_leaves_other_text_as_is(
+    salesforce_org: LocalOrg,
+) -> None:
+    org = salesforce_org
+    org.token_factory = lambda: ISSUED
+    signature = "Kind regards &#x2014; J. Smith &amp; Co.!\n0055g000001WXYZ | 100%21 | 3030 | QUJD"
+    echo = "".join(c if c.isalnum() else f"&#{ord(c)};" for c in ISSUED)
+    record = {"Id": "0055g000001WXYZ", "Signature": signature, "LastLogin": echo}
+    org.add_response("GET", "sobjects/User/0055g000001WXYZ", json=record)
+    result = run("request", "GET", "sobjects/User/0055g000001WXYZ", env=org_env(org))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {**record, "LastLogin": "***"}
 
 
 def test_request_masks_the_token_it_replaced_after_a_401_too(salesforce_org: LocalOrg) -> None:

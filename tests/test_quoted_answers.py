@@ -10,6 +10,9 @@ import base64
 import contextlib
 import json
 import re
+import time
+from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -88,6 +91,90 @@ def test_an_error_page_echoing_the_form_in_base64_shows_no_secret(
     decoded = " ".join(map(_decoded, re.findall(r"[A-Za-z0-9+/]{8,}={0,2}", shown)))
     secret = org.client_secret
     assert not any(secret[i : i + 8] in decoded for i in range(len(secret) - 8))
+
+
+def test_an_error_page_quoting_the_form_as_python_bytes_shows_no_non_ascii_secret(
+    salesforce_org: LocalOrg,
+) -> None:
+    # A Python gateway's page printing the body it got: repr() of bytes, \\x for each byte
+    # above ASCII, where repr() of a str would show the character.
+    org = salesforce_org
+    org.client_secret = "S3cr\u00e9t" + "s" * 20
+    values = [b"client_credentials", org.client_secret.encode()]
+    shown = refusal(org, 400, f"<pre>form values: {values!r}</pre>".encode())
+    assert "form values: [b'client_credentials', b'***']" in shown
+
+
+# A secret with the punctuation a Salesforce token has ("!" and "."), long enough that MIME
+# base64 wraps a line inside it.
+PUNCTUATED = "7F3A9C!QWe8.Zk2" * 3 + "end"
+
+
+def _referenced(reference: Callable[[int], str]) -> Callable[[str], str]:
+    """A spelling that writes each character but letters and digits as ``reference(code)``,
+    as an encoder escaping all punctuation for HTML (OWASP ESAPI, AntiXSS) does."""
+    return lambda text: "".join(c if c.isalnum() else reference(ord(c)) for c in text)
+
+
+SPELLINGS: dict[str, Callable[[str], str]] = {
+    "hex references": _referenced(lambda code: f"&#x{code:X};"),
+    "padded decimal references": _referenced(lambda code: f"&#{code:05d};"),
+    "upper-case X references": _referenced(lambda code: f"&#X{code:x};"),
+    "named references": lambda text: text.replace("!", "&excl;").replace(".", "&period;"),
+    "JSON \\u escapes": _referenced(lambda code: f"\\u{code:04x}"),
+    "every byte percent-encoded": lambda text: "".join(f"%{b:02X}" for b in text.encode()),
+    "URL-encoded twice": lambda text: quote(quote(text, safe=""), safe=""),
+    "hex": lambda text: text.encode().hex(),
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_an_error_page_echoing_the_secret_in_a_common_encoding_shows_it_in_none(
+    salesforce_org: LocalOrg, spelling: str
+) -> None:
+    org = salesforce_org
+    org.client_secret = PUNCTUATED
+    spelled = SPELLINGS[spelling](PUNCTUATED)
+    shown = refusal(org, 403, f"<pre>Blocked: {spelled}</pre>".encode())
+    assert "<pre>Blocked: ***</pre>" in shown
+    assert not any(spelled[i : i + 12] in shown for i in range(len(spelled) - 12))
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize("offset", [0, 1, 2])
+def test_an_error_page_echoing_the_form_in_wrapped_base64_shows_no_secret(
+    salesforce_org: LocalOrg, offset: int, line_break: str
+) -> None:
+    # MIME base64 (base64.encodebytes, the base64 tool), as a WAF's diagnostic blob wraps it.
+    org = salesforce_org
+    org.client_secret = PUNCTUATED
+    form = "x" * offset + f"grant_type=client_credentials&client_secret={org.client_secret}"
+    encoded = base64.encodebytes(form.encode()).decode().replace("\n", line_break)
+    assert encoded.count(line_break) > 1  # the secret runs across a line break
+    shown = refusal(org, 502, f"<pre>{encoded}</pre>".encode())
+    assert "***" in shown
+    decoded = " ".join(map(_decoded, re.findall(r"[A-Za-z0-9+/]{8,}={0,2}", shown)))
+    joined = _decoded("".join(re.findall(r"<pre>(.*)</pre>", shown)[0].split()))
+    secret = org.client_secret
+    assert not any(secret[i : i + 8] in decoded + joined for i in range(len(secret) - 8))
+
+
+def test_a_64_kib_error_page_of_near_misses_is_quoted_masked_within_seconds(
+    salesforce_org: LocalOrg,
+) -> None:
+    # Every spelling at once, each a character short of the secret: what could make the
+    # matching backtrack, or restart at every character.
+    org = salesforce_org
+    org.client_secret = PUNCTUATED
+    near = [spell(PUNCTUATED[:-1]) for spell in SPELLINGS.values()]
+    near += ["\x00".join(PUNCTUATED[:-1]), "Bearer&#x20;" + "a&#x21;" * 40, "%25" * 50]
+    filler = "|".join(near)
+    page = SPELLINGS["hex references"](PUNCTUATED) + "|" + filler * (2**16 // len(filler) + 1)
+    started = time.monotonic()
+    shown = refusal(org, 500, page[: 2**16].encode())
+    assert time.monotonic() - started < 10  # a bound against runaway matching, not a measure
+    assert shown.count("***") == 1
+    assert "&#x21;" not in shown.partition("|")[0]
 
 
 def _decoded(text: str) -> str:

@@ -79,6 +79,39 @@ def test_an_error_page_quoting_the_secret_without_its_name_shows_no_secret(
     assert salesforce_org.client_secret not in str(excinfo.value)  # ...without the secret
 
 
+# A token the auth never held, as a WAF's page lists the headers of someone's request.
+ANOTHER_TOKEN = "00D5g000004ABCD!AR8AQ" + "Oth.er" * 12
+
+
+def _all_punctuation_referenced(text: str) -> str:
+    """``text`` as OWASP ESAPI's encodeForHTML writes it: punctuation and spaces as numeric
+    character references."""
+    return "".join(c if c.isalnum() else f"&#x{ord(c):X};" for c in text)
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        f"<td>Authorization</td><td>{_all_punctuation_referenced('Bearer ' + ANOTHER_TOKEN)}</td>",
+        _all_punctuation_referenced(f"Authorization: Bearer {ANOTHER_TOKEN}"),
+        '{"Authorization": "Bearer ' + ANOTHER_TOKEN.replace("!", "\\u0021") + '"}',
+        _all_punctuation_referenced(f"X-SFDC-Session: {ANOTHER_TOKEN}"),
+    ],
+    ids=["header table", "header line", "JSON", "session header"],
+)
+def test_an_error_page_listing_an_encoded_authorization_header_shows_no_credential(
+    salesforce_org: LocalOrg, listed: str
+) -> None:
+    salesforce_org.token_answer = (403, "text/html", f"<h1>Blocked</h1>{listed}".encode())
+    with pytest.raises(TokenRequestError, match="HTTP 403") as excinfo:
+        salesforce_org.auth().instance_url
+    shown = str(excinfo.value)
+    assert "Blocked" in shown
+    assert "***" in shown
+    assert "AR8AQ" not in shown
+    assert "Oth" not in shown
+
+
 def test_connection_errors_do_not_carry_the_secret() -> None:
     org = LocalOrg().start()
     url = org.url
