@@ -12,7 +12,7 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,6 +182,10 @@ class FileTokenStore:
             # Closing the descriptor releases the lock whatever happens.
             with contextlib.suppress(OSError):
                 filelock.release()
+
+    def _record_identity(self, key: str) -> Hashable:
+        """The record in this file, however the file's directory is spelled."""
+        return ("file", os.path.join(os.path.realpath(self.path.parent), self.path.name), key)
 
     def _directory(self) -> Path:
         directory = self.path.parent

@@ -8,26 +8,29 @@ Threading: reading :attr:`TokenLifecycle.token` takes no lock (the attribute hol
 choice of which thread fetches and the failure record; the fetch itself runs outside it, and
 the other callers wait for its result, error included, no longer than its deadline. A fetch
 settles its waiters before anything is logged, so a log handler that raises, or that calls the
-org itself, cannot wedge it. After ``os.fork()`` the child gets a fresh lock and no fetch in
+org itself, cannot wedge it; and a thread inside a fetch that needs the token being fetched
+(through this lifecycle or another one on the same store record) is refused at once rather
+than left waiting for itself. After ``os.fork()`` the child gets a fresh lock and no fetch in
 flight, so a lock held by a parent thread at fork time can never deadlock it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, TypeGuard
 
 import requests
 
 from ._backoff import LONGEST_WAIT, RENEWAL_BURST, Backoff, BackoffPolicy, retry_later
 from ._errors import SalesforceAuthError, TokenRequestError
-from ._stores import TokenStore, store_key
+from ._stores import TokenStore, record_identity, store_key
 from ._token import (
     Token,
     TokenEndpoint,
@@ -64,6 +67,37 @@ _Note = tuple[int, str]  # a log level and a message, logged once the fetch has 
 _INTERRUPTED = KeyboardInterrupt("the token request was interrupted")
 _BACKGROUND = -1  # the leader of a background renewal, until its thread runs
 
+_SELF_WAIT = (
+    "a token was needed by the thread that is fetching one (a log handler or a callback "
+    "called the org during the token request, through this auth or another sharing its "
+    "token store); not waiting for itself"
+)
+
+_HELD = threading.local()
+"""``records``: the :func:`~requests_sf_auth._stores.record_identity` of each store record
+whose lock this thread holds, so that it is never made to wait for it again."""
+
+
+def _holds(record: Hashable) -> bool:
+    held: set[Hashable] | None = getattr(_HELD, "records", None)
+    return held is not None and record in held
+
+
+@contextlib.contextmanager
+def _holding(record: Hashable) -> Iterator[None]:
+    """Marks ``record``'s lock as held by this thread while the block runs."""
+    held: set[Hashable] | None = getattr(_HELD, "records", None)
+    if held is None:
+        held = _HELD.records = set()
+    if record in held:  # taken by an outer block, which unmarks it
+        yield
+        return
+    held.add(record)
+    try:
+        yield
+    finally:
+        held.discard(record)
+
 
 def _is_wait(value: object) -> TypeGuard[float]:
     """Whether ``value`` is a number of seconds to wait: not negative, not NaN, not a bool."""
@@ -97,10 +131,7 @@ class _Flight:
         that no two threads raise one exception object, with ``retry_after()`` as its
         ``retry_after`` when a pause followed). Waits no longer than the fetch's deadline."""
         if self.leader == threading.get_ident():
-            raise SalesforceAuthError(
-                "a token was needed by the thread that is fetching one (a log handler or a "
-                "callback called the org during the token request); not waiting for itself"
-            )
+            raise SalesforceAuthError(_SELF_WAIT)
         if not self._done.wait(max(self.deadline - time.monotonic(), 0.0)):
             raise TokenRequestError(
                 "gave up waiting for the token request another thread started: it passed "
@@ -186,6 +217,7 @@ class TokenLifecycle:
         self._policy = policy
         self._store = store
         self._key = store_key(endpoint.url, endpoint.grant.principal) if store is not None else ""
+        self._record: Hashable | None = None  # record_identity(store, key), once needed
         self._user_session = token_session
         self._private_session: requests.Session | None = None
         self.token: Token | None = None
@@ -306,19 +338,26 @@ class TokenLifecycle:
             if self.token is token:
                 self.token = None
         if self._store is not None:
-            notes: list[_Note] = []
-            with self._store.lock(self._key):
-                shared = self._shared(notes)
-                if shared is None or shared.authorization == token.authorization:
-                    self._store.delete(self._key)
-            for level, message in notes:
-                log.log(level, message)
+            self._unpublish(self._store, token)
         log.info(
             "%s the token for %s",
             "revoked" if revoked else "forgot the already invalid",
             token.instance_url,
         )
         return revoked
+
+    def _unpublish(self, store: TokenStore, token: Token) -> None:
+        """Delete ``token``'s record unless another token replaced it, under the store's lock,
+        unless this thread holds it already (revoking from inside a fetch)."""
+        record = self._record_identity()
+        held = _holds(record)
+        notes: list[_Note] = []
+        with contextlib.nullcontext() if held else store.lock(self._key), _holding(record):
+            shared = self._shared(notes)
+            if shared is None or shared.authorization == token.authorization:
+                store.delete(self._key)
+        for level, message in notes:
+            log.log(level, message)
 
     def close(self) -> None:
         """Close the private session used for token requests (a ``token_session`` given by
@@ -337,11 +376,16 @@ class TokenLifecycle:
         it and ``despite_pause`` go ahead during a pause."""
         paused: requests.RequestException | None = None
         joined = led = None
+        # Whoever leads the fetch takes the store's lock: a thread that holds it already, led
+        # or joined, would wait for itself.
+        waits_for_itself = self._store is not None and _holds(self._record_identity())
         try:
             with self._lock:
                 token = self.token
                 if not force and token is not None and token is not stale:
                     return token
+                if waits_for_itself:
+                    raise SalesforceAuthError(_SELF_WAIT)
                 joined = self._flight
                 if joined is None:
                     if not (force or despite_pause) and self._backoff.remaining() > 0:
@@ -445,7 +489,7 @@ class TokenLifecycle:
             token, fetch_notes = self._fetch()
             return token, True, fetch_notes
         notes: list[_Note] = []
-        with store.lock(self._key):
+        with store.lock(self._key), _holding(self._record_identity()):
             if not force:
                 shared = self._shared(notes)
                 if (
@@ -488,6 +532,12 @@ class TokenLifecycle:
             if self._flight is flight:
                 self._flight = None
         flight.settle(token, error)
+
+    def _record_identity(self) -> Hashable:
+        record = self._record
+        if record is None and self._store is not None:
+            record = self._record = record_identity(self._store, self._key)
+        return record
 
     def _budget(self) -> float:
         """How long a fetch may take at most: the token request, the introspection after it,

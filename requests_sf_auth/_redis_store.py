@@ -7,7 +7,7 @@ import inspect
 import json
 import logging
 import pickle
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -160,6 +160,14 @@ class RedisTokenStore:
         self.ttl = ttl
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._health = _Health(f"in Redis ({self._where()})", lock_timeout)
+
+    def _record_identity(self, key: str) -> Hashable:
+        """The record on its server: stores whose clients connect alike share it."""
+        settings = _connection_settings(self._client)
+        if settings is None:
+            return ("redis", id(self._client), key)
+        place = tuple(settings.get(name) for name in ("host", "port", "path", "db"))
+        return ("redis", *place, key)
 
     def _where(self) -> str:
         settings = _connection_settings(self._client) or {}

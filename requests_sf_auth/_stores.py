@@ -32,6 +32,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Hashable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -40,7 +41,7 @@ from ._backoff import seconds
 if TYPE_CHECKING:
     pass
 
-__all__ = ["DEFAULT_TTL", "MemoryTokenStore", "TokenStore", "store_key"]
+__all__ = ["DEFAULT_TTL", "MemoryTokenStore", "TokenStore", "record_identity", "store_key"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,10 @@ class TokenStore(Protocol):
       not block forever when a holder died; past its timeout, or when the store fails, it may
       let the caller proceed unlocked, which costs at worst one extra token request.
 
-    Implementations must be safe to use from several threads.
+    Implementations must be safe to use from several threads. The auth never asks a thread
+    for ``lock(key)`` while that thread holds it (see :func:`record_identity`), so the lock
+    need not be reentrant; a store whose one lock covers several keys must let its holder take
+    it again for another key.
     """
 
     def load(self, key: str) -> Record | None: ...
@@ -89,6 +93,16 @@ class TokenStore(Protocol):
 LONGEST_RECORD = 365 * 86400.0
 """The longest a record is kept, whatever the ``ttl``: a year. A token lives hours; a longer
 expiry, such as ``token_lifetime=1e308`` makes, would overflow Redis's milliseconds."""
+
+
+def record_identity(store: TokenStore, key: str) -> Hashable:
+    """Which shared record ``store`` keeps under ``key``, as a value equal for two stores and
+    keys exactly when they name one record behind one lock: the store's own answer when other
+    store objects can share its records (file stores on one path, Redis stores on one server),
+    else this very store object and ``key``. The auth compares them to refuse, at once, a
+    thread that needs the token it is fetching itself, rather than let it wait for itself."""
+    own = getattr(store, "_record_identity", None)
+    return own(key) if callable(own) else (id(store), key)
 
 
 def _lifetime(ttl: float | None, default: float) -> float:

@@ -79,6 +79,29 @@ def run_together(count: int, action: Callable[[], Any]) -> list[Any]:
         return list(pool.map(lambda _: task(), range(count)))
 
 
+def run_watched(within: float, *calls: Callable[[], Any]) -> list[Any]:
+    """Run each of ``calls`` in a daemon thread of its own, all at once, and return their
+    results or exceptions. Fails the test if any is still running after ``within`` seconds,
+    so that a deadlock fails it instead of hanging the suite (a bound, not a measurement)."""
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = calls[index]()
+        except Exception as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + within
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    if any(thread.is_alive() for thread in threads):
+        raise AssertionError(f"still blocked after {within} s: deadlocked")
+    return outcomes
+
+
 def logged_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The warnings the plugin's loggers emitted so far, as messages."""
     return [

@@ -30,13 +30,14 @@ from requests_sf_auth import (
     MemoryTokenStore,
     RedisTokenStore,
     SalesforceAuth,
+    SalesforceAuthError,
     SalesforceSession,
     TokenStore,
 )
 from requests_sf_auth._stores import DEFAULT_TTL, store_key
 from requests_sf_auth.testing import LocalOrg
 
-from helpers import logged_warnings, wait_for
+from helpers import logged_warnings, run_watched, wait_for
 
 PROCESSES, REQUESTS_PER_PROCESS = 8, 50
 
@@ -548,3 +549,100 @@ def test_a_file_store_creates_its_directory_when_it_is_missing(
     assert requests.get(salesforce_org.url + "/services/data/v67.0/limits", auth=auth).ok
     assert json.loads(path.read_text())  # published, not merely used
     assert logged_warnings(caplog) == []
+
+
+# -- a log handler that calls the org during a token request ---------------------------------
+
+
+class CallsTheOrg(logging.Handler):
+    """An audit handler: calls the org (``call()``) for each record, as one that ships its
+    records there would. A record logged during that call is not shipped again."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        super().__init__(logging.DEBUG)
+        self.call = call
+        self.outcomes: list[object] = []  # what each call returned, or raised
+        self._calling = threading.local()
+
+    def createLock(self) -> None:
+        # None: a thread stuck in emit (the deadlock these tests catch) would otherwise hold
+        # up the interpreter's exit, where logging flushes every handler under its lock.
+        self.lock = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._calling, "now", False):
+            return
+        self._calling.now = True
+        try:
+            self.outcomes.append(self.call())
+        except requests.RequestException as exc:  # a handler that fails is fine
+            self.outcomes.append(exc)
+        finally:
+            self._calling.now = False
+
+
+@pytest.fixture
+def urllib3_logger() -> Iterator[logging.Logger]:
+    """urllib3's logger at DEBUG, which it logs to inside every token request."""
+    logger = logging.getLogger("urllib3")
+    level, handlers = logger.level, list(logger.handlers)
+    logger.setLevel(logging.DEBUG)
+    yield logger
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
+@pytest.mark.parametrize(
+    ("store_kind", "stores"),
+    [("memory", 1), ("file", 1), ("redis", 1), ("file", 2), ("redis", 2)],
+    ids=["memory", "file", "redis", "two file stores on one path", "two redis stores"],
+    indirect=["store_kind"],
+)
+def test_a_log_handler_needing_the_token_another_auth_on_the_store_fetches_is_refused_at_once(
+    salesforce_org: LocalOrg,
+    store_kind: StoreKind,
+    stores: int,
+    urllib3_logger: logging.Logger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    org = salesforce_org
+    first = store_kind.make()
+    second = first if stores == 1 else store_kind.make()  # a second object, the same record
+    audit = org.session(org.auth(token_store=second))
+    handler = CallsTheOrg(lambda: audit.get("limits").status_code)
+    urllib3_logger.addHandler(handler)
+
+    def request() -> int:
+        with org.session(org.auth(token_store=first)) as sf:
+            return sf.get("limits").status_code
+
+    # Under the store's lock, the first auth's token request logs; the handler's request
+    # needs the very token being fetched, through an auth of its own.
+    assert run_watched(20, request) == [200]
+    refused = [o for o in handler.outcomes if isinstance(o, SalesforceAuthError)]
+    assert refused
+    assert all("not waiting for itself" in str(o) for o in refused)
+    assert all(o == 200 for o in handler.outcomes if o not in refused)  # after the fetch
+    urllib3_logger.removeHandler(handler)
+    assert audit.get("limits").status_code == 200  # it took the published token
+    assert org.token_requests == 1
+    assert "not acquired" not in caplog.text  # refused, not made to wait for the lock
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "redis"], indirect=True)
+def test_revoking_from_a_log_handler_during_a_token_request_on_the_store_does_not_wait(
+    salesforce_org: LocalOrg, store_kind: StoreKind, urllib3_logger: logging.Logger
+) -> None:
+    org = salesforce_org
+    store = store_kind.make()
+    revoked, fetching = org.auth(token_store=store), org.auth(token_store=store)
+    old = revoked.fetch_token()["access_token"]
+    handler = CallsTheOrg(revoked.revoke)
+    urllib3_logger.addHandler(handler)
+    # The revocation runs inside the fetch, which holds the store's lock.
+    (new,) = run_watched(20, lambda: fetching.fetch_token()["access_token"])
+    urllib3_logger.removeHandler(handler)
+    assert handler.outcomes[0] is True
+    assert old not in org.live_tokens()
+    key = store_key(fetching.token_url, fetching.client_id)
+    assert (store.load(key) or {})["response"]["access_token"] == new  # published after
