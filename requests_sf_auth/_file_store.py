@@ -12,7 +12,8 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Hashable, Iterator
+import weakref
+from collections.abc import Callable, Hashable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,36 @@ def _file_mode(directory: Path) -> int:
     mode = directory.stat().st_mode
     shared = mode & stat.S_ISGID and mode & stat.S_IWGRP
     return _SHARED_MODE if shared else _PRIVATE_MODE
+
+
+class _SharedLocks:
+    """The lock object of each lock file in this process, shared by every store on that path.
+
+    A filelock lock lets the thread that holds it take it again only through the same object:
+    a thread holding the file through one store (a log handler calling the org for another
+    client mid-fetch) would otherwise wait ``lock_timeout`` for itself through another."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, BaseFileLock] = weakref.WeakValueDictionary()
+        self._guard = threading.Lock()
+
+    def get(self, name: str, make: Callable[[], BaseFileLock]) -> BaseFileLock:
+        """The lock object for the lock file ``name`` (resolved), made by ``make`` if none."""
+        with self._guard:
+            lock = self._locks.get(name)
+            if lock is None:
+                lock = self._locks[name] = make()
+            return lock
+
+    def after_fork_in_child(self) -> None:
+        # A parent thread may hold the guard at fork time; the child has no such thread.
+        self._guard = threading.Lock()
+
+
+_SHARED_LOCKS = _SharedLocks()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SHARED_LOCKS.after_fork_in_child)
 
 
 _MAX_FILE = 1024 * 1024
@@ -161,7 +192,8 @@ class FileTokenStore:
             return
         try:
             filelock = self._lock_file()
-            filelock.acquire()
+            # (The timeout of this store, not of the one that made the shared lock object.)
+            filelock.acquire(timeout=self.lock_timeout)
         except Timeout:  # (a TimeoutError, so an OSError: it comes first)
             log.warning(
                 "token store lock %s.lock not acquired within %g s; going on without it",
@@ -185,7 +217,12 @@ class FileTokenStore:
 
     def _record_identity(self, key: str) -> Hashable:
         """The record in this file, however the file's directory is spelled."""
-        return ("file", os.path.join(os.path.realpath(self.path.parent), self.path.name), key)
+        return ("file", self._resolved(), key)
+
+    def _resolved(self) -> str:
+        # The directory only: filelock refuses a lock file that is a symlink, and the file's
+        # own name must not be resolved through a link planted in its place.
+        return os.path.join(os.path.realpath(self.path.parent), self.path.name)
 
     def _directory(self) -> Path:
         directory = self.path.parent
@@ -198,7 +235,10 @@ class FileTokenStore:
             from filelock import FileLock
 
             mode = _file_mode(self._directory())
-            filelock = FileLock(f"{self.path}.lock", timeout=self.lock_timeout, mode=mode)
+            filelock = _SHARED_LOCKS.get(
+                f"{self._resolved()}.lock",
+                lambda: FileLock(f"{self.path}.lock", timeout=self.lock_timeout, mode=mode),
+            )
             self._filelock = filelock
         return filelock
 

@@ -387,6 +387,12 @@ def _refuse_cleartext_proxy""",
       "tests/test_token_stores.py -k refused_at_once",
       "a log handler calling the org through another auth on the store, mid-fetch, waits for "
       "the lock its own thread holds: forever on a MemoryTokenStore"),
+    m("file-lock-object-per-store", "_file_store.py",
+      """filelock = _SHARED_LOCKS.get(""",
+      """filelock = _SharedLocks().get(""",
+      "tests/test_token_stores.py -k another_clients_token",
+      "each FileTokenStore on one path has a lock object of its own, so a thread holding the "
+      "file through one waits lock_timeout for itself through another"),
     m("leeway-never-cut", "_lifecycle.py",
       """if leeway > left * _LEEWAY_SHARE:""",
       """if False:""",

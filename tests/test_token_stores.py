@@ -646,3 +646,30 @@ def test_revoking_from_a_log_handler_during_a_token_request_on_the_store_does_no
     assert old not in org.live_tokens()
     key = store_key(fetching.token_url, fetching.client_id)
     assert (store.load(key) or {})["response"]["access_token"] == new  # published after
+
+
+def test_file_stores_on_one_path_let_a_log_handler_fetch_another_clients_token_at_once(
+    salesforce_org: LocalOrg,
+    other_host: LocalOrg,
+    tmp_path: Path,
+    urllib3_logger: logging.Logger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "tokens.json"
+    audit = other_host.session(other_host.auth(token_store=FileTokenStore(path, lock_timeout=10)))
+    handler = CallsTheOrg(lambda: audit.get("limits").status_code)
+    urllib3_logger.addHandler(handler)
+
+    def request() -> int:
+        auth = salesforce_org.auth(token_store=FileTokenStore(path, lock_timeout=10))
+        with salesforce_org.session(auth) as sf:
+            return sf.get("limits").status_code
+
+    # The handler's client has a record of its own in the file whose lock this thread holds.
+    assert run_watched(20, request) == [200]
+    urllib3_logger.removeHandler(handler)
+    assert handler.outcomes
+    assert set(handler.outcomes) == {200}
+    assert "not acquired" not in caplog.text  # the thread took its own lock again at once
+    assert (salesforce_org.token_requests, other_host.token_requests) == (1, 1)
+    assert len(json.loads(path.read_text())) == 2  # both records published
