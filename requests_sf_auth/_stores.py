@@ -32,7 +32,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -193,12 +193,18 @@ class MemoryTokenStore:
     token; an auth without a ``token_store`` keeps its token to itself and touches no store
     code at all. It cannot be shared with other processes: a pickled copy starts empty.
     Records expire when the auth knows its token dies, else after ``ttl`` (seconds or a
-    ``timedelta``, default :data:`DEFAULT_TTL`); a ``ttl`` that is not a positive number
-    raises ``ValueError``.
+    ``timedelta``, default :data:`DEFAULT_TTL`). An auth waits at most ``lock_timeout``
+    (default 30 s) for another one's fetch of the same token, then goes on without the lock,
+    with a warning, at the cost of at most one more token request: whatever the auths' log
+    handlers do, no thread waits for ever. A ``ttl`` or ``lock_timeout`` that is not a
+    positive number raises ``ValueError``.
     """
 
-    def __init__(self, *, ttl: float | timedelta = DEFAULT_TTL) -> None:
+    def __init__(
+        self, *, ttl: float | timedelta = DEFAULT_TTL, lock_timeout: float | timedelta = 30.0
+    ) -> None:
         self.ttl = seconds("ttl", ttl)
+        self.lock_timeout = seconds("lock_timeout", lock_timeout)
         self._setup()
 
     def _setup(self) -> None:
@@ -219,15 +225,32 @@ class MemoryTokenStore:
     def delete(self, key: str) -> None:
         self._records.pop(key, None)
 
-    def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[object]:
         with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
+        # Bounded: holders that each wait for the other's lock (their log handlers calling the
+        # org for each other's client mid-fetch) would otherwise never let go.
+        if not lock.acquire(timeout=self.lock_timeout):
+            log.warning(
+                "token store lock %s in %r not acquired within %g s; going on without it",
+                key,
+                self,
+                self.lock_timeout,
+            )
+            yield None
+            return
+        try:
+            yield None
+        finally:
+            lock.release()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"ttl": self.ttl}
+        return {"ttl": self.ttl, "lock_timeout": self.lock_timeout}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.ttl = state.get("ttl", DEFAULT_TTL)
+        self.lock_timeout = state.get("lock_timeout", 30.0)
         self._setup()
 
     def __repr__(self) -> str:

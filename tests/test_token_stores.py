@@ -331,9 +331,10 @@ def test_a_file_store_drops_expired_records_when_it_writes(
         (lambda path: FileTokenStore(path, ttl=0), "ttl"),
         (lambda path: FileTokenStore(path, lock_timeout=-1), "lock_timeout"),
         (lambda path: MemoryTokenStore(ttl="2h"), "ttl"),
+        (lambda path: MemoryTokenStore(lock_timeout=0), "lock_timeout"),
         (lambda path: RedisTokenStore("redis://127.0.0.1:1/0", ttl=float("inf")), "ttl"),
     ],
-    ids=["zero ttl", "negative lock_timeout", "ttl as text", "infinite ttl"],
+    ids=["zero ttl", "negative lock_timeout", "ttl as text", "zero lock_timeout", "infinite ttl"],
 )
 def test_store_durations_that_are_not_positive_seconds_are_refused_naming_them(
     tmp_path: Path, make: Callable[[Path], TokenStore], named: str
@@ -673,3 +674,42 @@ def test_file_stores_on_one_path_let_a_log_handler_fetch_another_clients_token_a
     assert "not acquired" not in caplog.text  # the thread took its own lock again at once
     assert (salesforce_org.token_requests, other_host.token_requests) == (1, 1)
     assert len(json.loads(path.read_text())) == 2  # both records published
+
+
+def test_memory_store_auths_whose_handlers_call_each_others_client_wait_at_most_lock_timeout(
+    salesforce_org: LocalOrg,
+    other_host: LocalOrg,
+    urllib3_logger: logging.Logger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryTokenStore(lock_timeout=1)
+    mine = threading.local()  # in each thread, a session for the other client on the store
+    both_fetching = threading.Barrier(2, timeout=10)
+
+    def call_the_other_client() -> int:
+        if not getattr(mine, "met", False):
+            mine.met = True
+            both_fetching.wait()  # each thread now holds the lock the other one is to ask for
+        return int(mine.other.get("limits").status_code)
+
+    handler = CallsTheOrg(call_the_other_client)
+    urllib3_logger.addHandler(handler)
+
+    def request(org: LocalOrg, other: LocalOrg) -> int:
+        mine.other = other.session(other.auth(token_store=store))
+        with org.session(org.auth(token_store=store)) as sf:
+            return sf.get("limits").status_code
+
+    outcomes = run_watched(
+        20,
+        lambda: request(salesforce_org, other_host),
+        lambda: request(other_host, salesforce_org),
+    )
+    urllib3_logger.removeHandler(handler)
+    assert outcomes == [200, 200]
+    assert handler.outcomes
+    assert set(handler.outcomes) == {200}
+    waited = [w for w in logged_warnings(caplog) if "not acquired within 1 s" in w]
+    assert len(waited) == 2
+    # Each handler went on without the lock, at the cost of one more token request.
+    assert (salesforce_org.token_requests, other_host.token_requests) == (2, 2)
