@@ -76,9 +76,10 @@ class TokenStore(Protocol):
       let the caller proceed unlocked, which costs at worst one extra token request.
 
     Implementations must be safe to use from several threads. The auth never asks a thread
-    for ``lock(key)`` while that thread holds it (see :func:`record_identity`), so the lock
-    need not be reentrant; a store whose one lock covers several keys must let its holder take
-    it again for another key.
+    for ``lock(key)`` while that thread holds it through the same store object (see
+    :func:`record_identity`), so the lock need not be reentrant; a store whose one lock covers
+    several keys must let its holder take it again for another key. Through another object
+    that shares its records, a thread holding the lock waits for it up to the timeout.
     """
 
     def load(self, key: str) -> Record | None: ...
@@ -195,9 +196,9 @@ class MemoryTokenStore:
     Records expire when the auth knows its token dies, else after ``ttl`` (seconds or a
     ``timedelta``, default :data:`DEFAULT_TTL`). An auth waits at most ``lock_timeout``
     (default 30 s) for another one's fetch of the same token, then goes on without the lock,
-    with a warning, at the cost of at most one more token request: whatever the auths' log
-    handlers do, no thread waits for ever. A ``ttl`` or ``lock_timeout`` that is not a
-    positive number raises ``ValueError``.
+    with a warning, at the cost of at most one more token request, so that no thread waits
+    for ever on another's fetch. A ``ttl`` or ``lock_timeout`` that is not a positive number
+    raises ``ValueError``.
     """
 
     def __init__(
