@@ -151,11 +151,26 @@ def test_a_store_that_raises_when_reading_still_gives_a_token_with_one_warning(
 def test_a_store_whose_lock_timeout_no_timer_can_wait_still_serves_threads_that_wait(
     salesforce_org: LocalOrg, lock_timeout: float
 ) -> None:
-    class OddStore(MemoryTokenStore):
+    class OddStore:
         """A store of someone else's: the protocol leaves lock_timeout to each store."""
 
+        def __init__(self) -> None:
+            self.records = MemoryTokenStore()
+            self.lock_timeout = lock_timeout
+
+        def load(self, key: str) -> dict[str, Any] | None:
+            return self.records.load(key)
+
+        def save(self, key: str, record: dict[str, Any], ttl: float | None) -> None:
+            self.records.save(key, record, ttl)
+
+        def delete(self, key: str) -> None:
+            self.records.delete(key)
+
+        def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+            return self.records.lock(key)
+
     store = OddStore()
-    store.lock_timeout = lock_timeout  # type: ignore[attr-defined]
     salesforce_org.token_delay = 0.3  # so that the other threads wait for the first one's fetch
     with salesforce_org.session(token_store=store) as sf:
         assert run_together(6, lambda: sf.get("limits").status_code) == [200] * 6
