@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -352,10 +353,13 @@ class TokenLifecycle:
         record = self._record_identity()
         held = _holds(record)
         notes: list[_Note] = []
-        with contextlib.nullcontext() if held else store.lock(self._key), _holding(record):
+        with contextlib.nullcontext() if held else self._store_lock(notes), _holding(record):
             shared = self._shared(notes)
             if shared is None or shared.authorization == token.authorization:
-                store.delete(self._key)
+                try:
+                    store.delete(self._key)
+                except Exception as exc:  # the token is revoked at the org all the same
+                    notes.append(self._store_broke(exc, "forgetting a revoked token"))
         for level, message in notes:
             log.log(level, message)
 
@@ -489,7 +493,7 @@ class TokenLifecycle:
             token, fetch_notes = self._fetch()
             return token, True, fetch_notes
         notes: list[_Note] = []
-        with store.lock(self._key), _holding(self._record_identity()):
+        with self._store_lock(notes), _holding(self._record_identity()):
             if not force:
                 shared = self._shared(notes)
                 if (
@@ -504,15 +508,44 @@ class TokenLifecycle:
                 store.save(self._key, sealed_record(token, self._endpoint), self._ttl(token))
             except Exception as exc:
                 # A store that breaks its promise not to raise costs the sharing, never the
-                # token just fetched. (Its message is not quoted: it may hold the record.)
+                # token just fetched.
                 notes.append(
-                    self._once(
-                        "store",
-                        f"token store {store!r} raised {type(exc).__name__} publishing a token; "
-                        "it is used by this process only",
-                    )
+                    self._store_broke(exc, "publishing a token; it is used by this process only")
                 )
         return token, True, notes
+
+    @contextlib.contextmanager
+    def _store_lock(self, notes: list[_Note]) -> Iterator[None]:
+        """The store's lock on this client's record while the block runs. A store whose lock
+        raises, taking or releasing it, breaks its promise not to: that costs the sharing and a
+        note, never the request, and an error of the block itself goes on as it was."""
+        store = self._store
+        lock: contextlib.AbstractContextManager[object] | None = None
+        try:
+            if store is not None:
+                lock = store.lock(self._key)
+                lock.__enter__()
+        except Exception as exc:
+            lock = None
+            notes.append(self._store_broke(exc, "taking its lock; this process goes on alone"))
+        if lock is None:  # outside the handler: the block's errors must not chain to it
+            yield
+            return
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            try:
+                lock.__exit__(*(sys.exc_info() if failed else (None, None, None)))
+            except Exception as exc:
+                notes.append(self._store_broke(exc, "releasing its lock"))
+
+    def _store_broke(self, exc: Exception, doing: str) -> _Note:
+        # Its message is not quoted: it may hold the record.
+        return self._once(
+            "store", f"token store {self._store!r} raised {type(exc).__name__} {doing}"
+        )
 
     def _land(
         self,
@@ -560,14 +593,7 @@ class TokenLifecycle:
             record = store.load(self._key)
             return token_from_record(record, self._endpoint) if record is not None else None
         except Exception as exc:
-            # (Its message is not quoted: it may hold the record.)
-            notes.append(
-                self._once(
-                    "store",
-                    f"token store {store!r} raised {type(exc).__name__} reading a token; this "
-                    "process fetches one of its own",
-                )
-            )
+            notes.append(self._store_broke(exc, "reading a token; this process fetches its own"))
             return None
 
     def _ttl(self, token: Token) -> float | None:

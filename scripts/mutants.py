@@ -534,9 +534,9 @@ def _refuse_cleartext_proxy""",
       "a store record's seal is compared as text: a non-ASCII seal raises TypeError"),
     m("store-read-errors-reach-the-request", "_lifecycle.py",
       """        except Exception as exc:
-            # (Its message is not quoted: it may hold the record.)""",
+            notes.append(self._store_broke(exc, "reading a token;""",
       """        except OSError as exc:
-            # (Its message is not quoted: it may hold the record.)""",
+            notes.append(self._store_broke(exc, "reading a token;""",
       "tests/test_store_failures.py -k raises_when_reading",
       "a store whose load() raises fails every request instead of costing the sharing"),
     m("record-times-taken-as-they-are", "_token.py",
@@ -613,6 +613,26 @@ def _refuse_cleartext_proxy""",
       """lock_wait = lock_wait if isinstance(lock_wait, (int, float)) else 0.0""",
       "tests/test_store_failures.py -k no_timer",
       "a custom store's lock_timeout of 1e10 or NaN makes threads waiting for a fetch fail"),
+    # -- a store whose lock or delete raises (second outside review, stop 19) ----------------
+    m("store-lock-errors-reach-the-request", "_lifecycle.py",
+      """                lock.__enter__()
+        except Exception as exc:""",
+      """                lock.__enter__()
+        except TypeError as exc:""",
+      "tests/test_store_failures.py -k lock_raises",
+      "a store whose lock raises when taken fails every request"),
+    m("store-unlock-errors-reach-the-request", "_lifecycle.py",
+      """            except Exception as exc:
+                notes.append(self._store_broke(exc, "releasing its lock"))""",
+      """            except TypeError as exc:
+                notes.append(self._store_broke(exc, "releasing its lock"))""",
+      "tests/test_store_failures.py -k lock_raises",
+      "a store whose lock raises on release fails the request that fetched"),
+    m("store-delete-errors-reach-revoke", "_lifecycle.py",
+      """except Exception as exc:  # the token is revoked at the org all the same""",
+      """except TypeError as exc:  # the token is revoked at the org all the same""",
+      "tests/test_store_failures.py -k revoking_through",
+      "revoke() raises the store's error after the org revoked the token"),
 ]
 # fmt: on
 

@@ -147,6 +147,57 @@ def test_a_store_that_raises_when_reading_still_gives_a_token_with_one_warning(
     assert "RuntimeError reading a token" in warning
 
 
+class LockDown(MemoryTokenStore):
+    """A store of someone else's whose lock raises when taken, as a lock server that is down."""
+
+    def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+        raise ConnectionError("the lock server is down")
+
+
+class LockLost(MemoryTokenStore):
+    """A store of someone else's whose lock raises on release, as a lease that ran out."""
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        yield
+        raise TimeoutError("the lease ran out")
+
+
+class CannotDelete(MemoryTokenStore):
+    """A store of someone else's whose delete() raises."""
+
+    def delete(self, key: str) -> None:
+        raise ConnectionError("the store is down")
+
+
+@pytest.mark.parametrize("store_class", [LockDown, LockLost], ids=["taking", "releasing"])
+def test_a_store_whose_lock_raises_still_gives_a_token_with_one_warning(
+    salesforce_org: LocalOrg,
+    caplog: pytest.LogCaptureFixture,
+    store_class: Callable[[], MemoryTokenStore],
+) -> None:
+    assert through_an_expiry(salesforce_org, store_class()) == [200] * 20
+    assert salesforce_org.token_requests == 2
+    (warning,) = logged_warnings(caplog)
+    assert "lock" in warning
+
+
+@pytest.mark.parametrize(
+    "store_class", [LockDown, LockLost, CannotDelete], ids=["taking", "releasing", "deleting"]
+)
+def test_revoking_through_a_store_that_raises_revokes_and_warns(
+    salesforce_org: LocalOrg,
+    caplog: pytest.LogCaptureFixture,
+    store_class: Callable[[], MemoryTokenStore],
+) -> None:
+    with salesforce_org.session(token_store=store_class()) as sf:
+        assert sf.get("limits").status_code == 200
+        assert sf.auth.revoke() is True  # revoked at the org; the store's trouble is a warning
+        assert salesforce_org.live_tokens() == []
+        assert sf.get("limits").status_code == 200  # and the next request fetches anew
+    assert len(logged_warnings(caplog)) == 1
+
+
 @pytest.mark.parametrize("lock_timeout", [1e10, float("nan")])
 def test_a_store_whose_lock_timeout_no_timer_can_wait_still_serves_threads_that_wait(
     salesforce_org: LocalOrg, lock_timeout: float
