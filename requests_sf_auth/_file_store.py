@@ -48,7 +48,9 @@ class _SharedLocks:
 
     A filelock lock lets the thread that holds it take it again only through the same object:
     a thread holding the file through one store (a log handler calling the org for another
-    client mid-fetch) would otherwise wait ``lock_timeout`` for itself through another."""
+    client mid-fetch) would otherwise wait ``lock_timeout`` for itself through another. The
+    objects belong to the process that made them: filelock 4 refuses one inherited across
+    ``fork()``, so a child starts with none."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, BaseFileLock] = weakref.WeakValueDictionary()
@@ -65,6 +67,7 @@ class _SharedLocks:
     def after_fork_in_child(self) -> None:
         # A parent thread may hold the guard at fork time; the child has no such thread.
         self._guard = threading.Lock()
+        self._locks = weakref.WeakValueDictionary()
 
 
 _SHARED_LOCKS = _SharedLocks()
@@ -155,7 +158,7 @@ class FileTokenStore:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.ttl = ttl
-        self._filelock: BaseFileLock | None = None
+        self._filelock: tuple[int, BaseFileLock] | None = None  # made by this process id
         self._holder = threading.local()  # whether this thread holds the lock
         self._health = _Health(str(self.path), lock_timeout)
         self._corrupt_seen = b""
@@ -230,16 +233,18 @@ class FileTokenStore:
         return directory
 
     def _lock_file(self) -> BaseFileLock:
-        filelock = self._filelock
-        if filelock is None:
-            from filelock import FileLock
+        made, pid = self._filelock, os.getpid()
+        if made is not None and made[0] == pid:
+            return made[1]
+        # None yet, or the parent's, inherited across fork(): a lock of this process's own.
+        from filelock import FileLock
 
-            mode = _file_mode(self._directory())
-            filelock = _SHARED_LOCKS.get(
-                f"{self._resolved()}.lock",
-                lambda: FileLock(f"{self.path}.lock", timeout=self.lock_timeout, mode=mode),
-            )
-            self._filelock = filelock
+        mode = _file_mode(self._directory())
+        filelock = _SHARED_LOCKS.get(
+            f"{self._resolved()}.lock",
+            lambda: FileLock(f"{self.path}.lock", timeout=self.lock_timeout, mode=mode),
+        )
+        self._filelock = (pid, filelock)
         return filelock
 
     def _read(self, doing: str) -> dict[str, Any] | None:

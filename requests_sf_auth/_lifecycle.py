@@ -353,7 +353,7 @@ class TokenLifecycle:
         record = self._record_identity()
         held = _holds(record)
         notes: list[_Note] = []
-        with contextlib.nullcontext() if held else self._store_lock(notes), _holding(record):
+        with _holding(record), contextlib.nullcontext() if held else self._store_lock(notes):
             shared = self._shared(notes)
             if shared is None or shared.authorization == token.authorization:
                 try:
@@ -493,7 +493,9 @@ class TokenLifecycle:
             token, fetch_notes = self._fetch()
             return token, True, fetch_notes
         notes: list[_Note] = []
-        with self._store_lock(notes), _holding(self._record_identity()):
+        # Marked before the lock is taken and until it is released: the store's own logging
+        # (filelock's DEBUG lines) may reach a handler that calls the org.
+        with _holding(self._record_identity()), self._store_lock(notes):
             if not force:
                 shared = self._shared(notes)
                 if (

@@ -633,6 +633,17 @@ def _refuse_cleartext_proxy""",
       """except TypeError as exc:  # the token is revoked at the org all the same""",
       "tests/test_store_failures.py -k revoking_through",
       "revoke() raises the store's error after the org revoked the token"),
+    # -- a third outside review (stop 19) -----------------------------------------------------
+    m("file-lock-inherited-across-fork", "_file_store.py",
+      """if made is not None and made[0] == pid:""",
+      """if made is not None:""",
+      "tests/test_process_boundaries.py -k file_store",
+      "a forked worker reuses its parent's filelock object, which filelock 4 refuses: no sharing"),
+    m("record-marked-after-the-store-lock", "_lifecycle.py",
+      """with _holding(self._record_identity()), self._store_lock(notes):""",
+      """with self._store_lock(notes), _holding(self._record_identity()):""",
+      "tests/test_token_stores.py -k file_locks_own_log",
+      "a handler on filelock's own log lines re-enters the fetch unrefused"),
 ]
 # fmt: on
 

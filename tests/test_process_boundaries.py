@@ -9,11 +9,13 @@ import pickle
 import threading
 import time
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
 
-from requests_sf_auth import SalesforceSession
+from requests_sf_auth import FileTokenStore, SalesforceSession
 from requests_sf_auth.testing import LocalOrg
 
 from helpers import wait_for
@@ -47,27 +49,43 @@ def test_pickled_session_works_in_multiprocessing_workers(
     assert salesforce_org.token_requests == 1 + len(results)
 
 
-def _fork_and_call(url: str, auth: object) -> int:
-    """Fork; the child makes one request with ``auth`` and exits with 0 on HTTP 200.
-    Returns the child's exit code, or -1 if it was still running after 20 s (a deadlock)."""
+def run_forked(calls: list[Callable[[], int]]) -> list[int]:
+    """Fork one child per call, all at once; each runs its call and exits with its result
+    (an HTTP status, less 100, as an exit code); returns them in order. A child still running
+    after 20 s (a deadlock) is killed and counts as -1."""
+    children = []
+    go_read, go_write = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            code = 0 if requests.get(url, auth=auth, timeout=10).status_code == 200 else 2
-        finally:
-            os._exit(code)
+        for call in calls:
+            pid = os.fork()
+            if pid == 0:  # the child
+                code = 1
+                try:
+                    os.close(go_write)
+                    os.read(go_read, 1)  # every child starts once all exist
+                    code = call() - 100
+                finally:
+                    os._exit(code)
+            children.append(pid)
+    os.close(go_read)
+    os.write(go_write, b"x" * len(calls))
+    os.close(go_write)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.05)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    return -1
+    codes = []
+    for pid in children:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                codes.append(os.waitstatus_to_exitcode(status) + 100)
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                codes.append(-1)
+                break
+            time.sleep(0.05)
+    return codes
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
@@ -87,11 +105,12 @@ def test_a_child_forked_while_a_thread_holds_the_lock_does_not_deadlock(
     holder.start()
     assert holding.wait(5)  # the lock is held at fork time
     try:
-        code = _fork_and_call(salesforce_org.url + "/services/data/v67.0/limits", auth)
+        url = salesforce_org.url + "/services/data/v67.0/limits"
+        codes = run_forked([lambda: requests.get(url, auth=auth, timeout=10).status_code])
     finally:
         release.set()
         holder.join()
-    assert code == 0
+    assert codes == [200]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
@@ -103,11 +122,28 @@ def test_a_child_forked_during_a_token_fetch_fetches_its_own(salesforce_org: Loc
     fetcher.start()
     wait_for(lambda: org.token_requests == 1)  # the parent's fetch has reached the org
     forked_at = time.time()
-    code = _fork_and_call(org.url + "/services/data/v67.0/limits", auth)
+    url = org.url + "/services/data/v67.0/limits"
+    codes = run_forked([lambda: requests.get(url, auth=auth, timeout=10).status_code])
     fetcher.join()
-    assert code == 0
+    assert codes == [200]
     assert org.token_requests == 2
     # The parent's token was issued after the fork: its fetch was in flight all along.
     parents = org.token_issued_at(auth.token["access_token"])  # type: ignore[index]
     assert parents is not None
     assert parents > forked_at
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
+def test_workers_forked_after_the_parent_used_a_file_store_renew_once_for_all(
+    salesforce_org: LocalOrg, tmp_path: Path
+) -> None:
+    # gunicorn --preload: the parent builds the auth, uses it, then forks its workers.
+    org = salesforce_org
+    auth = org.auth(token_store=FileTokenStore(tmp_path / "tokens.json"))
+    url = org.url + "/services/data/v67.0/limits"
+    assert requests.get(url, auth=auth, timeout=10).status_code == 200
+    org.expire_tokens()
+    org.token_delay = 0.3  # the workers' renewals overlap: one fetches, the others wait
+    codes = run_forked([lambda: requests.get(url, auth=auth, timeout=10).status_code] * 4)
+    assert codes == [200] * 4
+    assert org.token_requests == 2  # the parent's first token, then one for the four

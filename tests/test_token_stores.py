@@ -630,6 +630,33 @@ def test_a_log_handler_needing_the_token_another_auth_on_the_store_fetches_is_re
     assert "not acquired" not in caplog.text  # refused, not made to wait for the lock
 
 
+def test_a_handler_on_the_file_locks_own_log_needing_the_token_is_refused_at_once(
+    salesforce_org: LocalOrg, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # filelock logs at DEBUG as it takes and releases the lock: before the auth marks the
+    # record held, and after it unmarks it, a handler there would slip past the refusal.
+    org = salesforce_org
+    path = tmp_path / "tokens.json"
+    audit = org.session(org.auth(token_store=FileTokenStore(path)))
+    handler = CallsTheOrg(lambda: audit.get("limits").status_code)
+    logger = logging.getLogger("filelock")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        with org.session(org.auth(token_store=FileTokenStore(path))) as sf:
+            assert run_watched(20, lambda: sf.get("limits").status_code) == [200]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    refused = [o for o in handler.outcomes if isinstance(o, SalesforceAuthError)]
+    assert refused
+    assert all("not waiting for itself" in str(o) for o in refused)
+    assert all(o == 200 for o in handler.outcomes if o not in refused)  # after the fetch
+    assert org.token_requests == 1
+    assert "raised" not in caplog.text  # no lock taken twice, no store taken for broken
+
+
 @pytest.mark.parametrize("store_kind", ["memory", "redis"], indirect=True)
 def test_revoking_from_a_log_handler_during_a_token_request_on_the_store_does_not_wait(
     salesforce_org: LocalOrg, store_kind: StoreKind, urllib3_logger: logging.Logger
