@@ -70,7 +70,9 @@ class SalesforceAuth(AuthBase):
     What failure costs grows with time, never with traffic. After a failed token request, or
     when Salesforce refuses fresh tokens, token requests pause for ``token_backoff[0]``
     seconds, doubling up to ``token_backoff[1]``: meanwhile a request without a token fails
-    fast with the last error, and a rejected one gets its 401 back as it is.
+    fast with the last error, and a rejected one gets its 401 back as it is. Renewals after a
+    rejection, however many requests see it, spend an allowance of 20 that earns one back a
+    minute; past it, 401s also come back as they are.
 
     Requests to the Bulk API 1.0 (``/services/async/``) also get the ``X-SFDC-Session``
     header it requires, and its expired-session answer (400 ``InvalidSessionId``) is treated
