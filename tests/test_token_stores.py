@@ -3,6 +3,7 @@ machines (Redis), proved with real processes, a real redis-server and the local 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -566,9 +567,16 @@ class CallsTheOrg(logging.Handler):
         self._calling = threading.local()
 
     def createLock(self) -> None:
-        # None: a thread stuck in emit (the deadlock these tests catch) would otherwise hold
-        # up the interpreter's exit, where logging flushes every handler under its lock.
-        self.lock = None
+        # No lock: a thread stuck in emit (the deadlock these tests catch) would otherwise
+        # hold up the interpreter's exit, where logging flushes every handler under its lock.
+        # (Not None: Python 3.13's Handler.handle enters the lock as a context manager.)
+        self.lock = contextlib.nullcontext()  # type: ignore[assignment]
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(self._calling, "now", False):
