@@ -53,6 +53,20 @@ def repeating(every: float, action: Callable[[], object]) -> Iterator[None]:
         worker.join()
 
 
+@contextlib.contextmanager
+def logger_at_debug(name: str) -> Iterator[logging.Logger]:
+    """The logger ``name`` at DEBUG while the block runs; its level and handlers as they were
+    afterwards, so that a handler a test adds goes away with it."""
+    logger = logging.getLogger(name)
+    level, handlers = logger.level, list(logger.handlers)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield logger
+    finally:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+
+
 def wait_for(condition: Callable[[], object], within: float = 10.0) -> None:
     """Poll ``condition`` until it holds; fail the test if it does not within ``within``
     seconds (a bound against hanging, not a measurement)."""

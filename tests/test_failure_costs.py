@@ -32,7 +32,7 @@ from requests_sf_auth import (
 from requests_sf_auth._backoff import RENEWAL_BURST
 from requests_sf_auth.testing import LocalOrg
 
-from helpers import once_resumed, repeating, run_together, wait_for
+from helpers import logger_at_debug, once_resumed, repeating, run_together, wait_for
 
 API = "/services/data/v67.0/limits"
 FAST_BACKOFF = (0.5, 2.0)
@@ -603,12 +603,8 @@ class _CallingTheOrg(logging.Handler):
 
 @pytest.fixture
 def library_logger() -> Iterator[logging.Logger]:
-    logger = logging.getLogger("requests_sf_auth")
-    level, handlers = logger.level, list(logger.handlers)
-    logger.setLevel(logging.DEBUG)
-    yield logger
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
+    with logger_at_debug("requests_sf_auth") as logger:
+        yield logger
 
 
 def test_a_raising_log_handler_does_not_wedge_the_auth(

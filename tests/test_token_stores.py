@@ -38,7 +38,7 @@ from requests_sf_auth import (
 from requests_sf_auth._stores import DEFAULT_TTL, store_key
 from requests_sf_auth.testing import LocalOrg
 
-from helpers import logged_warnings, run_watched, wait_for
+from helpers import logged_warnings, logger_at_debug, run_watched, wait_for
 
 PROCESSES, REQUESTS_PER_PROCESS = 8, 50
 
@@ -593,12 +593,8 @@ class CallsTheOrg(logging.Handler):
 @pytest.fixture
 def urllib3_logger() -> Iterator[logging.Logger]:
     """urllib3's logger at DEBUG, which it logs to inside every token request."""
-    logger = logging.getLogger("urllib3")
-    level, handlers = logger.level, list(logger.handlers)
-    logger.setLevel(logging.DEBUG)
-    yield logger
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
+    with logger_at_debug("urllib3") as logger:
+        yield logger
 
 
 @pytest.mark.parametrize(
@@ -647,16 +643,10 @@ def test_a_handler_on_the_file_locks_own_log_needing_the_token_is_refused_at_onc
     path = tmp_path / "tokens.json"
     audit = org.session(org.auth(token_store=FileTokenStore(path)))
     handler = CallsTheOrg(lambda: audit.get("limits").status_code)
-    logger = logging.getLogger("filelock")
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
+    with logger_at_debug("filelock") as logger:
+        logger.addHandler(handler)
         with org.session(org.auth(token_store=FileTokenStore(path))) as sf:
             assert run_watched(20, lambda: sf.get("limits").status_code) == [200]
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     refused = [o for o in handler.outcomes if isinstance(o, SalesforceAuthError)]
     assert refused
     assert all("not waiting for itself" in str(o) for o in refused)
