@@ -552,7 +552,7 @@ def _refuse_cleartext_proxy""",
     m("empty-query-in-instance-url-accepted", "_urls.py",
       """and not any(mark in url for mark in "?#@")""",
       """and not (parts.query or parts.fragment or "@" in parts.netloc)""",
-      "tests/test_hostile_input.py -k empty_query",
+      "tests/test_quoted_answers.py -k more_than_an_origin",
       "an instance_url ending in '?' or '#' is taken, and requests reach '/' with the token"),
     # -- construction arguments (outside review 19) ------------------------------------------
     m("timeout-without-a-longest", "_token.py",

@@ -104,6 +104,12 @@ def org_env(org: LocalOrg) -> dict[str, str | None]:
     return env
 
 
+def echo_env(url: str) -> dict[str, str | None]:
+    """The settings for a raw echoing server at ``url`` standing in for an org, with a client
+    secret that looks like one, so that an echo of it would show."""
+    return {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -383,7 +389,7 @@ def test_check_masks_a_token_that_an_error_page_echoes_from_the_request(stage: s
         return raw_answer("200 OK", body, "application/json")
 
     with raw_echo(echoing_org(api)) as (url, _):
-        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        env = echo_env(url)
         result = run("check", env=env)
     expected = {"versions refused": 1, "versions unreadable": 5, "identity refused": 0}
     assert result.returncode == expected.get(stage, 1), result.stderr
@@ -433,7 +439,7 @@ def test_a_waf_page_listing_the_request_encoded_shows_the_token_in_no_spelling(
 
     args = ("request", "GET", "limits") if command == "request" else ("check",)
     with raw_echo(echoing_org(api)) as (url, _):
-        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        env = echo_env(url)
         result = run(*args, env=env)
     assert result.returncode == 1, result.stderr
     shown = result.stdout + result.stderr
@@ -1097,7 +1103,7 @@ def test_an_api_status_line_echoing_the_token_is_masked_in_could_not_connect() -
         return b"BLOCKED " + sent.group(1) + b"\r\n\r\n"
 
     with raw_echo(echoing_org(api)) as (url, _):
-        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        env = echo_env(url)
         result = run("request", "GET", "limits", env=env)
     assert result.returncode == 3
     assert "BadStatusLine('BLOCKED ***" in result.stderr
@@ -1111,7 +1117,7 @@ def test_another_librarys_warning_quoting_the_token_is_masked_on_stderr() -> Non
         return block + head.replace(b"\r\n", b" ") + b"\r\nConnection: close\r\n\r\nbad"
 
     with raw_echo(echoing_org(api)) as (url, _):
-        env = {"SF_DOMAIN": url, "SF_CLIENT_ID": "3MVG9cid", "SF_CLIENT_SECRET": SECRET_LOOKING}
+        env = echo_env(url)
         result = run("request", "GET", "limits", env=env)
     assert result.returncode == 1
     assert "warning: Failed to parse headers" in result.stderr

@@ -115,21 +115,6 @@ def test_a_token_answer_naming_another_host_is_refused_and_that_host_hears_nothi
     assert other_host.received == []
 
 
-@pytest.mark.parametrize("suffix", ["?", "#", "/?#", "/?", "/#"])
-def test_an_instance_url_with_an_empty_query_or_fragment_is_refused_and_nothing_is_sent(
-    salesforce_org: LocalOrg, suffix: str
-) -> None:
-    # auth.instance_url + "/services/..." would put the path in the query, or cut it off:
-    # every request, token and all, would reach "/" instead.
-    org = salesforce_org
-    org.answer_fields = {"instance_url": org.url + suffix}
-    auth = org.auth()
-    with pytest.raises(TokenRequestError, match="not a bare scheme://host"):
-        requests.post(org.url + "/services/data/v67.0/sobjects/Account", json={}, auth=auth)
-    assert auth.token is None
-    assert org.api_requests == 0
-
-
 def test_an_instance_url_with_an_empty_port_is_refused() -> None:
     from requests_sf_auth._urls import Origin, trusted_instance
 

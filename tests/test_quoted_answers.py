@@ -189,16 +189,33 @@ def _decoded(text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "tail", ["/x", "/services/data", "?q=1", "#frag"], ids=["path", "api-path", "query", "fragment"]
+    "tail",
+    ["/x", "/services/data", "?q=1", "#frag", "?", "#", "/?#", "/?", "/#"],
+    ids=[
+        "path",
+        "api-path",
+        "query",
+        "fragment",
+        "empty query",
+        "empty fragment",
+        "empty query and fragment",
+        "slash, empty query",
+        "slash, empty fragment",
+    ],
 )
-def test_an_instance_url_with_more_than_an_origin_is_refused(
+def test_an_instance_url_with_more_than_an_origin_is_refused_and_nothing_is_sent(
     salesforce_org: LocalOrg, tail: str
 ) -> None:
+    # Even an empty query or fragment: auth.instance_url + "/services/..." would put the path
+    # in the query, or cut it off, and every request, token and all, would reach "/".
     org = salesforce_org
     org.answer_fields = {"instance_url": org.url + tail}
     auth = org.auth()
     with pytest.raises(TokenRequestError, match=r"not a bare scheme://host\[:port\]"):
         auth.instance_url
+    with pytest.raises(TokenRequestError, match=r"not a bare scheme://host\[:port\]"):
+        requests.post(org.url + "/services/data/v67.0/sobjects/Account", json={}, auth=auth)
+    assert org.api_requests == 0
     assert auth.token is None
 
 
